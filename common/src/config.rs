@@ -1,0 +1,169 @@
+//! The command line every server shares, and what it turns into.
+//!
+//! One [`Config`] for all servers keeps `--help` the same everywhere: a reader comparing two
+//! servers compares their models, not their flags. Flags that only one model reads (`--queue`
+//! for 06, `--cgi-dir` for 02, ...) sit under their own heading and say which server uses them.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::parse::{Limits, HEADER_CAP};
+
+/// A Flash HTTP/1.1 server.
+#[derive(Parser, Clone, Debug)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "FLASH_ADDR", default_value = "127.0.0.1")]
+    pub addr: IpAddr,
+    /// Port to listen on (0 = any free port; the bound address is printed on the first line).
+    #[arg(long, short, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Folder served as static files [default: the bundled www/].
+    #[arg(long, env = "FLASH_DOCROOT")]
+    pub docroot: Option<PathBuf>,
+    /// Worker threads, for the servers that have them [default: the number of cores].
+    #[arg(long, short = 't', env = "FLASH_THREADS")]
+    pub threads: Option<usize>,
+    /// Largest request body accepted (e.g. 8MiB, 64KiB, 1000).
+    #[arg(long, default_value = "8MiB", value_parser = parse_bytes)]
+    pub max_body: u64,
+    /// Time allowed to receive a request head, from its first byte (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Time a connection may sit idle between requests, or without progress, before it is closed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Longest request target, in bytes (longer gets 414).
+    #[arg(long, default_value_t = 8 * 1024)]
+    pub max_target: usize,
+    /// Longest request head, in bytes (longer gets 431).
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_head: usize,
+    /// Most header fields in a request (more gets 431; at most 256).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=HEADER_CAP as i64))]
+    pub max_headers: u16,
+    /// Write the access log (Common Log Format) to this file instead of stderr.
+    #[arg(long, env = "FLASH_ACCESS_LOG")]
+    pub access_log: Option<PathBuf>,
+    /// No access log at all (for benchmarks).
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// 03: most connection threads at once; past it new clients get 503.
+    #[arg(long, default_value_t = 10_000, help_heading = "Model options")]
+    pub max_threads: usize,
+    /// 06: connections that may wait for a worker; past it new clients get 503.
+    #[arg(long, default_value_t = 128, help_heading = "Model options")]
+    pub queue: usize,
+    /// 02: folder of CGI scripts served under /cgi-bin/ [default: the bundled cgi-bin/].
+    #[arg(long, env = "FLASH_CGI_DIR", help_heading = "Model options")]
+    pub cgi_dir: Option<PathBuf>,
+    /// 02: a CGI script running longer than this is killed and answered with 504.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, help_heading = "Model options")]
+    pub cgi_timeout: Duration,
+
+    /// Stats service: the CSV to load [default: the bundled reconstructed table].
+    #[arg(long, env = "FLASH_STATS_CSV", help_heading = "Stats service")]
+    pub stats_csv: Option<PathBuf>,
+    /// Stats service: where job results are written.
+    #[arg(long, env = "FLASH_RESULTS_DIR", default_value = "results", help_heading = "Stats service")]
+    pub results_dir: PathBuf,
+    /// Stats service: job threads [default: env TP_NUM_OF_THREADS, else the number of cores].
+    #[arg(long, help_heading = "Stats service")]
+    pub job_threads: Option<usize>,
+    /// Stats service: activity log file (rotated by size).
+    #[arg(long, help_heading = "Stats service")]
+    pub log_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The defaults, as if no flag were given, except port 0, no access log, and results in
+    /// `results_dir` (tests pass a temporary folder).
+    pub fn for_tests(results_dir: PathBuf) -> Config {
+        let mut c = Config::parse_from(["flash-test"]);
+        c.port = 0;
+        c.quiet = true;
+        c.results_dir = results_dir;
+        c
+    }
+
+    /// The parser's limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_target: self.max_target,
+            max_head: self.max_head,
+            max_headers: usize::from(self.max_headers),
+            max_body: self.max_body,
+        }
+    }
+
+    /// Worker threads: the flag, else the number of cores.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(cores).max(1)
+    }
+
+    /// The static files' root.
+    pub fn docroot(&self) -> PathBuf {
+        self.docroot.clone().unwrap_or_else(|| bundled("www"))
+    }
+}
+
+/// The number of cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A folder that ships with the repository (found relative to the workspace at build time, so
+/// that a fresh clone runs with nothing else installed).
+pub fn bundled(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
+
+/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (try 10s or 500ms)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// Parses `8MiB`, `64KiB`, `8M`, `1000` into bytes.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size (try 8MiB or 65536)"))?;
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("2h").is_err());
+        assert_eq!(parse_bytes("8MiB"), Ok(8 << 20));
+        assert!(parse_bytes("lots").is_err());
+    }
+}

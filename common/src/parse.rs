@@ -1,0 +1,367 @@
+//! The one HTTP/1.1 request parser: `httparse` for the tokens, this file for everything
+//! RFC 9112 and RFC 9110 say a server must decide about them.
+//!
+//! `httparse` checks the grammar of the request line and the header fields (so bare CR, obs-fold,
+//! whitespace before the colon and invalid tokens are already errors). What it leaves to us, and
+//! what this file does, is the *meaning*: how long the body is (§6 of RFC 9112: `Content-Length`
+//! versus `Transfer-Encoding`), whether the connection stays open, `Host`, `Expect`, which methods
+//! exist, and the size limits that keep a hostile client from using up memory.
+//!
+//! The parser never copies the head. [`Head`] stores *spans* (offsets into the caller's buffer),
+//! and its header list is a `Vec` the caller keeps from one request to the next, so parsing a
+//! request allocates nothing once a connection has warmed up.
+
+use std::mem::MaybeUninit;
+
+/// The most header fields any configuration may allow; [`Limits::max_headers`] is capped here
+/// because the parser keeps its scratch space on the stack.
+pub const HEADER_CAP: usize = 256;
+
+/// The methods this server knows. A syntactically valid method outside this list gets
+/// 501 Not Implemented, as RFC 9110 §9.1 asks.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH",
+];
+
+/// Size limits: each one protects memory or time from a client that sends too much.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Longest request target in bytes; longer is 414 URI Too Long.
+    pub max_target: usize,
+    /// Longest request head (request line and fields) in bytes; longer is 431.
+    pub max_head: usize,
+    /// Most header fields; more is 431.
+    pub max_headers: usize,
+    /// Largest body in bytes; larger is 413 Content Too Large.
+    pub max_body: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_target: 8 * 1024, max_head: 16 * 1024, max_headers: 100, max_body: 8 << 20 }
+    }
+}
+
+/// A request the server must refuse: the status to answer and a reason a person can read.
+///
+/// Every parser error closes the connection afterwards, because once the framing is in doubt the
+/// next byte may not be the start of the next request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpError {
+    /// The status code to answer with.
+    pub status: u16,
+    /// What was wrong, sent as the response body.
+    pub reason: &'static str,
+}
+
+impl HttpError {
+    pub(crate) const fn new(status: u16, reason: &'static str) -> Self {
+        HttpError { status, reason }
+    }
+}
+
+/// A range of bytes inside the buffer the head was parsed from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// First byte, relative to the start of the request.
+    pub start: u32,
+    /// One past the last byte.
+    pub end: u32,
+}
+
+impl Span {
+    fn of(base: &[u8], part: &[u8]) -> Span {
+        // Pointer arithmetic without dereferencing: both slices come from the same buffer.
+        let start = (part.as_ptr() as usize - base.as_ptr() as usize) as u32;
+        Span { start, end: start + part.len() as u32 }
+    }
+
+    /// The bytes this span covers in `buf`.
+    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
+}
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// No body.
+    #[default]
+    None,
+    /// Exactly this many bytes follow the head.
+    Length(u64),
+    /// Chunked transfer coding; see [`crate::chunked`].
+    Chunked,
+}
+
+/// A parsed request head, as spans into the buffer it came from.
+#[derive(Clone, Debug, Default)]
+pub struct Head {
+    /// The method token.
+    pub method: Span,
+    /// The request target, as sent (path and query, still percent-encoded).
+    pub target: Span,
+    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    /// Every header field as (name, value) spans, in order. Reused between requests.
+    pub headers: Vec<(Span, Span)>,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the client wants the connection kept open after this request.
+    pub keep_alive: bool,
+    /// Whether the client sent `Expect: 100-continue` and waits for our go-ahead.
+    pub expect_continue: bool,
+    /// Length of the head in bytes, including the blank line that ends it.
+    pub len: usize,
+}
+
+/// Parses the request head at the start of `buf`.
+///
+/// Returns `Ok(None)` when more bytes are needed, `Ok(Some(n))` when the head is complete and
+/// `n` bytes long (then `head` describes it), or the error to answer with.
+pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option<usize>, HttpError> {
+    let cap = limits.max_headers.min(HEADER_CAP);
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_CAP];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut storage[..cap]) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return partial(buf, limits).map(|()| None),
+        Err(e) => return Err(tokenizer_error(e, buf)),
+    };
+    if len > limits.max_head {
+        return Err(HttpError::new(431, "request head larger than the limit"));
+    }
+    let (method, target) = (req.method.unwrap_or(""), req.path.unwrap_or(""));
+    if target.len() > limits.max_target {
+        return Err(HttpError::new(414, "request target longer than the limit"));
+    }
+    let minor = req.version.unwrap_or(1);
+    head.method = Span::of(buf, method.as_bytes());
+    head.target = Span::of(buf, target.as_bytes());
+    head.minor = minor;
+    head.len = len;
+    head.headers.clear();
+
+    // One pass over the fields decides framing, persistence and expectations. Names are compared
+    // by length first: most fields are none of these, and that check is one comparison.
+    let mut hosts = 0;
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive = false;
+    let mut expect_continue = false;
+    for h in req.headers.iter() {
+        head.headers.push((Span::of(buf, h.name.as_bytes()), Span::of(buf, h.value)));
+        let name = h.name.as_bytes();
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
+                    return Err(HttpError::new(417, "only the 100-continue expectation is supported"));
+                }
+                expect_continue = true;
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in h.value.split(|&c| c == b',').map(trim) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                for item in h.value.split(|&c| c == b',').map(trim) {
+                    let n = parse_length(item)?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(HttpError::new(400, "conflicting Content-Length values"));
+                    }
+                    length = Some(n);
+                }
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                for coding in h.value.split(|&c| c == b',').map(trim) {
+                    if chunked {
+                        // Anything after `chunked`, even a second `chunked`, leaves the
+                        // body's end unknowable (RFC 9112 §6.3, rule 4).
+                        return Err(HttpError::new(400, "chunked must be the last transfer coding, once"));
+                    }
+                    if coding.eq_ignore_ascii_case(b"chunked") {
+                        chunked = true;
+                    } else if coding.is_empty() {
+                        return Err(HttpError::new(400, "empty transfer coding"));
+                    } else {
+                        return Err(HttpError::new(501, "unsupported transfer coding (only chunked is implemented)"));
+                    }
+                }
+                if !chunked {
+                    return Err(HttpError::new(400, "Transfer-Encoding without chunked"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    if minor == 1 && hosts != 1 {
+        return Err(HttpError::new(400, if hosts == 0 { "missing Host header" } else { "more than one Host header" }));
+    }
+    if hosts > 1 {
+        return Err(HttpError::new(400, "more than one Host header"));
+    }
+    if !KNOWN_METHODS.contains(&method) {
+        return Err(HttpError::new(501, "method not implemented"));
+    }
+    head.framing = match (chunked, length) {
+        // Both at once is how request smuggling starts; RFC 9112 §6.1 lets us refuse it.
+        (true, Some(_)) => return Err(HttpError::new(400, "both Transfer-Encoding and Content-Length")),
+        (true, None) => Framing::Chunked,
+        (false, Some(0) | None) => Framing::None,
+        (false, Some(n)) => Framing::Length(n),
+    };
+    if let Framing::Length(n) = head.framing {
+        if n > limits.max_body {
+            return Err(HttpError::new(413, "request body larger than the limit"));
+        }
+    }
+    // HTTP/1.1 stays open unless told otherwise; 1.0 closes unless asked to stay (RFC 9112 §9.3).
+    // A chunked 1.0 request is suspect (1.0 has no chunked), so it is answered and closed.
+    head.keep_alive = if minor == 1 { !close } else { keep_alive && !close && !chunked };
+    head.expect_continue = expect_continue && head.framing != Framing::None;
+    Ok(Some(len))
+}
+
+/// Decides whether an incomplete head is already over a limit, so that a client cannot make us
+/// buffer without end by never finishing its request line or its fields.
+fn partial(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
+    if buf.len() > limits.max_target {
+        // Is the request line still unfinished because of its target? Then the target is too long.
+        let line_end = buf.iter().position(|&c| c == b'\n').unwrap_or(buf.len());
+        let line = &buf[..line_end];
+        if let Some(sp) = line.iter().position(|&c| c == b' ') {
+            let rest = &line[sp + 1..];
+            let target_len = rest.iter().position(|&c| c == b' ').unwrap_or(rest.len());
+            if target_len > limits.max_target {
+                return Err(HttpError::new(414, "request target longer than the limit"));
+            }
+        }
+    }
+    if buf.len() > limits.max_head {
+        return Err(HttpError::new(431, "request head larger than the limit"));
+    }
+    Ok(())
+}
+
+/// Maps a tokenizer error to a status; only the version gets its own (505).
+fn tokenizer_error(e: httparse::Error, buf: &[u8]) -> HttpError {
+    match e {
+        httparse::Error::TooManyHeaders => HttpError::new(431, "too many header fields"),
+        httparse::Error::Version if looks_like_other_version(buf) => {
+            HttpError::new(505, "only HTTP/1.0 and HTTP/1.1 are supported")
+        }
+        httparse::Error::Version => HttpError::new(400, "malformed HTTP version"),
+        httparse::Error::HeaderName => HttpError::new(400, "invalid header field name (or whitespace before the colon, or obs-fold)"),
+        httparse::Error::HeaderValue => HttpError::new(400, "invalid character in a header field value"),
+        httparse::Error::NewLine => HttpError::new(400, "malformed line ending (bare CR?)"),
+        httparse::Error::Token => HttpError::new(400, "invalid method or request target"),
+        httparse::Error::Status => HttpError::new(400, "malformed request line"),
+    }
+}
+
+/// True when the request line ends in a well-formed `HTTP/x.y` that is simply not 1.0 or 1.1.
+fn looks_like_other_version(buf: &[u8]) -> bool {
+    let line = buf.split(|&c| c == b'\n').next().unwrap_or(buf);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(v) = line.rsplit(|&c| c == b' ').next() else { return false };
+    v.len() == 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit() && v[6] == b'.' && v[7].is_ascii_digit()
+}
+
+/// `Content-Length` is digits only: no sign, no spaces inside, no hex (RFC 9110 §8.6).
+fn parse_length(item: &[u8]) -> Result<u64, HttpError> {
+    const BAD: HttpError = HttpError::new(400, "invalid Content-Length");
+    if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+        return Err(BAD);
+    }
+    Ok(item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Trims optional whitespace (space and tab) from both ends.
+pub fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<Option<Head>, HttpError> {
+        let mut head = Head::default();
+        parse_head(raw.as_bytes(), &Limits::default(), &mut head).map(|n| n.map(|_| head))
+    }
+
+    fn status(raw: &str) -> u16 {
+        parse(raw).err().map_or(0, |e| e.status)
+    }
+
+    #[test]
+    fn minimal_get() {
+        let raw = "GET /hello?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
+        let head = parse(raw).unwrap().unwrap();
+        assert_eq!(head.method.get(raw.as_bytes()), b"GET");
+        assert_eq!(head.target.get(raw.as_bytes()), b"/hello?x=1");
+        assert_eq!(head.len, raw.len());
+        assert!(head.keep_alive);
+        assert_eq!(head.framing, Framing::None);
+    }
+
+    #[test]
+    fn partial_needs_more() {
+        assert!(parse("GET / HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Length(5));
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), 400);
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n"), 400);
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 400);
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+        let h = parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+    }
+
+    #[test]
+    fn semantics() {
+        assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n"), 0);
+        assert_eq!(status("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status("BREW / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\n\r\n"), 417);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\rHost: a\r\n\r\n"), 400);
+        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
+        assert!(h.keep_alive);
+        let h = parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn limits() {
+        let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+        assert_eq!(status(&long), 414);
+        let unfinished = format!("GET /{}", "a".repeat(9000));
+        assert_eq!(status(&unfinished), 414);
+        let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_eq!(status(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")), 431);
+        let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n", "v".repeat(17000));
+        assert_eq!(status(&big), 431);
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9999999999\r\n\r\n"), 413);
+    }
+}

@@ -1,0 +1,93 @@
+//! What every server's `main` does, written once: parse the command line, bind, announce the
+//! address, install the signal handlers, build the site, and run the server's `serve`.
+//!
+//! Each server's `src/main.rs` is then the same three lines, and its `src/lib.rs` holds nothing
+//! but its model.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+
+use clap::Parser;
+use socket2::{Domain, Socket, Type};
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+use crate::site::Site;
+
+/// The signature every server's `serve` has.
+pub type Serve = fn(TcpListener, Site, Shutdown) -> io::Result<()>;
+
+/// Runs a server binary: the whole of every `main`.
+pub fn main(serve: Serve) -> ExitCode {
+    let config = Config::parse();
+    match run(config, serve) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config, serve: Serve) -> io::Result<()> {
+    raise_fd_limit();
+    let listener = bind(SocketAddr::new(config.addr, config.port))
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}:{}: {e}", config.addr, config.port)))?;
+    let shutdown = Shutdown::new()?;
+    shutdown.install_signals()?;
+    let site = Site::new(config)?;
+    // Tests and tools read this line to learn the port; it must come first and be flushed.
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+    out.flush()?;
+    drop(out);
+    serve(listener, site.clone(), shutdown)?;
+    site.shutdown_app();
+    Ok(())
+}
+
+/// Binds a listening socket the way servers should: `SO_REUSEADDR` so a restart does not wait
+/// for old connections in TIME_WAIT, `SO_REUSEPORT` so that server 07 can open one listener per
+/// core on the same port, and a backlog large enough for a burst of clients.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// Binds another listener on the same address as `listener` (which [`bind`] made), sharing its
+/// port through `SO_REUSEPORT`: the kernel then spreads new connections over all of them.
+pub fn bind_sibling(listener: &TcpListener) -> io::Result<TcpListener> {
+    bind(listener.local_addr()?)
+}
+
+/// Decides what a failed `accept` means. Most failures concern one client (it gave up between
+/// the wake-up and the accept) and the loop goes on (`Ok`); running out of file descriptors is
+/// waited out briefly, since retrying at once would spin until some connection closes; anything
+/// else is the listener's own failure and is returned.
+pub fn accept_failed(e: io::Error) -> io::Result<()> {
+    use io::ErrorKind::*;
+    match e.kind() {
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock => Ok(()),
+        _ if matches!(e.raw_os_error(), Some(23 | 24)) => {
+            // EMFILE/ENFILE: nothing to do but give other connections a moment to close.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            Ok(())
+        }
+        _ => Err(e),
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as nginx's `worker_rlimit_nofile`
+/// does: the default of 1024 is far below the 10,000 connections an event loop can hold.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        // Failure leaves the old limit, which is still a working server, just a smaller one.
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}

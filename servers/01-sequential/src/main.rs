@@ -1,0 +1,5 @@
+//! The `flash-01-sequential` binary: the shared command line around this crate's `serve`.
+
+fn main() -> std::process::ExitCode {
+    flash_common::server::main(flash_01_sequential::serve)
+}
