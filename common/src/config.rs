@@ -26,7 +26,7 @@ pub struct Config {
     #[arg(long, env = "FLASH_DOCROOT")]
     pub docroot: Option<PathBuf>,
     /// Worker threads, for the servers that have them [default: the number of cores].
-    #[arg(long, short = 't', env = "FLASH_THREADS")]
+    #[arg(long, short = 't', env = "TP_NUM_OF_THREADS")]
     pub threads: Option<usize>,
     /// Largest request body accepted (e.g. 8MiB, 64KiB, 1000).
     #[arg(long, default_value = "8MiB", value_parser = parse_bytes)]

@@ -91,3 +91,18 @@ pub fn raise_fd_limit() {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
+
+/// Turns a client away with `503 Service Unavailable` and `Retry-After`, without reading its
+/// request: the fast refusal a server under load owes a client, instead of letting it wait
+/// unseen. The write is best-effort (the client may already be gone).
+pub fn refuse(mut stream: std::net::TcpStream, reason: &str) {
+    use crate::response::{encode_head, Response};
+    let res = Response::error(503, reason).with_header("Retry-After", "1");
+    let mut out = Vec::new();
+    encode_head(&mut out, &res, 1, false);
+    if let crate::response::Body::Bytes(b) = &res.body {
+        out.extend_from_slice(b);
+    }
+    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
+    let _ = stream.write_all(&out);
+}

@@ -1,0 +1,272 @@
+//! # Server 04: an epoll event loop
+//!
+//! # Model
+//! One thread owns every socket, all non-blocking, and sleeps in `epoll_wait` (through `mio`)
+//! until some of them are ready; then it reads what arrived, answers every complete request, and
+//! writes all the answers at once. A connection costs a few hundred bytes of state, not a thread,
+//! so thousands of clients fit on one core. The catch: while the thread runs one handler, nobody
+//! else is served, so one `/cpu` or `/sleep` stalls every client.
+//!
+//! # Changes from 03
+//! Blocking calls on a thread per client become one loop over readiness events: accept until
+//! `WouldBlock`, then per client "read once, answer all, write once, until no progress". State
+//! that a thread kept on its stack now lives in a [`Client`] in a slab indexed by `mio::Token`.
+//! Deadlines are checked by one sweep a second over all clients, with no syscall per client, and
+//! shutdown is one more event source. Handlers that answer later wake the loop through a
+//! `mio::Waker`. Server 05 runs this same loop with a thread pool; 07 runs it once per core.
+//!
+//! # Limits
+//! Everything a handler does happens on the loop's thread: a 300 ms `/cpu` is a 300 ms pause for
+//! all 10,000 clients. Throughput is one core's; see README.md for the arithmetic.
+
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use flash_common::server::accept_failed;
+use flash_common::{Conn, Pending, Reply, Request, Response, Shutdown, Site};
+use mio::net::TcpStream;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+/// The listening socket's token.
+const LISTENER: Token = Token(usize::MAX);
+/// The shutdown pipe's token.
+const SHUTDOWN: Token = Token(usize::MAX - 1);
+/// The token of the waker that handlers answering later use.
+const WAKER: Token = Token(usize::MAX - 2);
+/// How often deadlines are checked; a timeout fires up to this late.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// Serves every client from this one thread until `shutdown` is triggered.
+pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Result<()> {
+    run_reactor(listener, &site, &shutdown, 0, |req| site.call(req))
+}
+
+/// One client: its socket, its HTTP state, and what epoll last told us about it.
+struct Client {
+    /// The non-blocking socket.
+    stream: TcpStream,
+    /// The sans-I/O HTTP state.
+    conn: Conn,
+    /// Unique over the loop's life, so a late answer never reaches a reused slot's new client.
+    id: u64,
+    /// Epoll said readable and no read has since returned `WouldBlock` (or come back short).
+    readable: bool,
+    /// Epoll said writable and no write has since returned `WouldBlock`.
+    writable: bool,
+}
+
+/// Runs one event loop over `listener` until `shutdown`, handing each request to `dispatch` on
+/// this thread. `worker` names the loop in `/server-status`. Servers 05 and 07 call this.
+pub fn run_reactor<D>(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker: usize, mut dispatch: D) -> io::Result<()>
+where
+    D: FnMut(&Request<'_>) -> Reply,
+{
+    listener.set_nonblocking(true)?;
+    let mut listener = Some(mio::net::TcpListener::from_std(listener));
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    if let Some(l) = listener.as_mut() {
+        poll.registry().register(l, LISTENER, Interest::READABLE)?;
+    }
+    poll.registry().register(&mut SourceFd(&shutdown.fd().as_raw_fd()), SHUTDOWN, Interest::READABLE)?;
+    let later = Later::new(&poll)?;
+    let mut clients: Vec<Option<Client>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut next_id = 0u64;
+    let mut next_sweep = Instant::now() + SWEEP;
+
+    loop {
+        let timeout = next_sweep.saturating_duration_since(Instant::now());
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+            if interrupted(&e) {
+                continue;
+            }
+            return Err(e);
+        }
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => {
+                    // Edge-triggered: one event may stand for many connections, so accept
+                    // until the kernel says there are no more.
+                    while let Some(l) = listener.as_ref() {
+                        let (mut stream, peer) = match l.accept() {
+                            Ok(pair) => pair,
+                            Err(e) if would_block(&e) => break,
+                            Err(e) => {
+                                accept_failed(e)?;
+                                continue;
+                            }
+                        };
+                        let slot = free.pop().unwrap_or_else(|| {
+                            clients.push(None);
+                            clients.len() - 1
+                        });
+                        // Registered for both directions once, so epoll never needs changing.
+                        poll.registry().register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)?;
+                        stream.set_nodelay(true)?;
+                        site.status().accepted(worker);
+                        next_id += 1;
+                        let conn = site.connection(peer);
+                        clients[slot] = Some(Client { stream, conn, id: next_id, readable: false, writable: true });
+                    }
+                }
+                SHUTDOWN => {
+                    // Stop accepting (closing the listener refuses newcomers at once), and tell
+                    // every client; idle ones close now, busy ones after their answer.
+                    if let Some(mut l) = listener.take() {
+                        poll.registry().deregister(&mut l)?;
+                    }
+                    for slot in 0..clients.len() {
+                        if let Some(c) = clients[slot].as_mut() {
+                            c.conn.shutdown();
+                            drive(&mut clients, &mut free, slot, &mut dispatch, &later);
+                        }
+                    }
+                }
+                WAKER => {
+                    for (slot, id, res) in later.take() {
+                        if let Some(c) = clients.get_mut(slot).and_then(Option::as_mut).filter(|c| c.id == id) {
+                            c.conn.complete(res);
+                            drive(&mut clients, &mut free, slot, &mut dispatch, &later);
+                        }
+                    }
+                }
+                Token(slot) => {
+                    if let Some(c) = clients.get_mut(slot).and_then(Option::as_mut) {
+                        c.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                        c.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
+                        drive(&mut clients, &mut free, slot, &mut dispatch, &later);
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= next_sweep {
+            // One pass a second over all clients, no syscall each: cheap even for 10,000.
+            for slot in 0..clients.len() {
+                if let Some(c) = clients[slot].as_mut().filter(|c| c.conn.deadline().is_some_and(|d| d <= now)) {
+                    c.conn.timed_out();
+                    drive(&mut clients, &mut free, slot, &mut dispatch, &later);
+                }
+            }
+            next_sweep = now + SWEEP;
+        }
+        if listener.is_none() && free.len() == clients.len() {
+            return Ok(());
+        }
+    }
+}
+
+/// Makes all the progress client `slot` allows, and removes it once it is done.
+fn drive<D>(clients: &mut [Option<Client>], free: &mut Vec<usize>, slot: usize, dispatch: &mut D, later: &Later)
+where
+    D: FnMut(&Request<'_>) -> Reply,
+{
+    let Some(client) = clients[slot].as_mut() else { return };
+    if client.drive(dispatch, |pending, id| later.watch(pending, slot, id)) {
+        // Dropping the stream closes the socket, which also removes it from epoll.
+        clients[slot] = None;
+        free.push(slot);
+    }
+}
+
+impl Client {
+    /// Reads once, answers every complete request, writes all the answers at once; repeats until
+    /// nothing moves. Returns true when the connection is finished.
+    fn drive<D, W>(&mut self, dispatch: &mut D, mut watch: W) -> bool
+    where
+        D: FnMut(&Request<'_>) -> Reply,
+        W: FnMut(Pending, u64),
+    {
+        loop {
+            let mut progress = false;
+            if self.readable && self.conn.wants_read() {
+                let buf = self.conn.read_buf();
+                let room = buf.len();
+                match self.stream.read(buf) {
+                    Ok(n) => {
+                        self.conn.received(n);
+                        progress = true;
+                        // A short read emptied the socket; under edge triggering the next byte
+                        // brings a new event, so another read now would only be a WouldBlock.
+                        self.readable = n == room;
+                    }
+                    Err(e) if would_block(&e) => self.readable = false,
+                    Err(e) if interrupted(&e) => {}
+                    Err(_) => return true,
+                }
+            }
+            self.conn.process(&mut *dispatch);
+            if let Some(pending) = self.conn.take_pending() {
+                watch(pending, self.id);
+            }
+            while self.writable && self.conn.wants_write() {
+                match self.stream.write(self.conn.output()) {
+                    Ok(n) => {
+                        self.conn.wrote(n);
+                        progress = true;
+                    }
+                    Err(e) if would_block(&e) => self.writable = false,
+                    Err(e) if interrupted(&e) => {}
+                    Err(_) => return true,
+                }
+            }
+            if self.conn.is_done() {
+                return true;
+            }
+            if !progress {
+                return false;
+            }
+        }
+    }
+}
+
+/// Responses that handlers deliver later, from other threads, back to the loop.
+struct Later {
+    /// Wakes `poll` from another thread.
+    waker: Arc<Waker>,
+    /// Finished responses, tagged with the client's slot and id.
+    tx: mpsc::Sender<(usize, u64, Response)>,
+    /// The loop's end of `tx`.
+    rx: mpsc::Receiver<(usize, u64, Response)>,
+    /// Set while a wake-up is on its way, so that a burst of answers costs one wake, not many.
+    woken: Arc<AtomicBool>,
+}
+
+impl Later {
+    fn new(poll: &Poll) -> io::Result<Later> {
+        let (tx, rx) = mpsc::channel();
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Later { waker, tx, rx, woken: Arc::new(AtomicBool::new(false)) })
+    }
+
+    /// Arranges for `pending`'s response to come back to client (`slot`, `id`) on this loop.
+    fn watch(&self, pending: Pending, slot: usize, id: u64) {
+        let (tx, waker, woken) = (self.tx.clone(), self.waker.clone(), self.woken.clone());
+        pending.on_ready(move |res| {
+            // The loop may be gone (shutdown finished); then nobody is left to answer.
+            if tx.send((slot, id, res)).is_ok() && !woken.swap(true, Ordering::AcqRel) {
+                let _ = waker.wake();
+            }
+        });
+    }
+
+    /// Everything delivered since the last wake-up.
+    fn take(&self) -> Vec<(usize, u64, Response)> {
+        self.woken.store(false, Ordering::Release);
+        self.rx.try_iter().collect()
+    }
+}
+
+fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted
+}

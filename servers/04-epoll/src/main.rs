@@ -1,0 +1,5 @@
+//! The `flash-04-epoll` binary: the shared command line around this crate's `serve`.
+
+fn main() -> std::process::ExitCode {
+    flash_common::server::main(flash_04_epoll::serve)
+}
