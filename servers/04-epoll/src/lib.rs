@@ -22,22 +22,23 @@
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use flash_common::server::accept_failed;
-use flash_common::{Conn, Pending, Reply, Request, Response, Shutdown, Site};
+use flash_common::{Conn, Pending, Reply, Request, Shutdown, Site};
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
+
+mod later;
+use later::Later;
 
 /// The listening socket's token.
 const LISTENER: Token = Token(usize::MAX);
 /// The shutdown pipe's token.
 const SHUTDOWN: Token = Token(usize::MAX - 1);
-/// The token of the waker that handlers answering later use.
-const WAKER: Token = Token(usize::MAX - 2);
+/// The token of the waker that handlers answering later use (see [`later`]).
+const WAKER: Token = later::WAKER;
 /// How often deadlines are checked; a timeout fires up to this late.
 const SWEEP: Duration = Duration::from_secs(1);
 
@@ -223,43 +224,6 @@ impl Client {
                 return false;
             }
         }
-    }
-}
-
-/// Responses that handlers deliver later, from other threads, back to the loop.
-struct Later {
-    /// Wakes `poll` from another thread.
-    waker: Arc<Waker>,
-    /// Finished responses, tagged with the client's slot and id.
-    tx: mpsc::Sender<(usize, u64, Response)>,
-    /// The loop's end of `tx`.
-    rx: mpsc::Receiver<(usize, u64, Response)>,
-    /// Set while a wake-up is on its way, so that a burst of answers costs one wake, not many.
-    woken: Arc<AtomicBool>,
-}
-
-impl Later {
-    fn new(poll: &Poll) -> io::Result<Later> {
-        let (tx, rx) = mpsc::channel();
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        Ok(Later { waker, tx, rx, woken: Arc::new(AtomicBool::new(false)) })
-    }
-
-    /// Arranges for `pending`'s response to come back to client (`slot`, `id`) on this loop.
-    fn watch(&self, pending: Pending, slot: usize, id: u64) {
-        let (tx, waker, woken) = (self.tx.clone(), self.waker.clone(), self.woken.clone());
-        pending.on_ready(move |res| {
-            // The loop may be gone (shutdown finished); then nobody is left to answer.
-            if tx.send((slot, id, res)).is_ok() && !woken.swap(true, Ordering::AcqRel) {
-                let _ = waker.wake();
-            }
-        });
-    }
-
-    /// Everything delivered since the last wake-up.
-    fn take(&self) -> Vec<(usize, u64, Response)> {
-        self.woken.store(false, Ordering::Release);
-        self.rx.try_iter().collect()
     }
 }
 

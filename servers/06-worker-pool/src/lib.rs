@@ -52,10 +52,9 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
 
 /// One worker: serves queued connections one after another until the queue is closed and empty.
 fn work(id: usize, waiting: &Mutex<Receiver<TcpStream>>, site: &Site, shutdown: &Shutdown) {
-    loop {
-        // Locked while waiting, never while serving (a `while let` would hold it through the body).
-        let next = waiting.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(stream) = next else { return };
+    // The queue is locked while waiting for a connection, never while serving one.
+    let next = || waiting.lock().unwrap_or_else(PoisonError::into_inner).recv();
+    while let Ok(stream) = next() {
         site.status().accepted(id);
         // One client's failure (a reset, a write timeout) ends that client, not the worker.
         let _ = serve_connection(stream, site, shutdown, |req| site.call(req));
