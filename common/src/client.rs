@@ -59,6 +59,16 @@ impl Client {
         Ok(Client { stream, buf: Vec::new() })
     }
 
+    /// Wraps a connected stream (its timeouts are left as they are).
+    pub fn from_stream(stream: TcpStream) -> io::Result<Client> {
+        Ok(Client { stream, buf: Vec::new() })
+    }
+
+    /// Gives the connection back, for tests that hold it open.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     /// The underlying stream, for tests that need to send raw bytes.
     pub fn stream(&mut self) -> &mut TcpStream {
         &mut self.stream

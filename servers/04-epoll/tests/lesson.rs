@@ -1,0 +1,27 @@
+//! Server 04's character: one thread holds thousands of clients, and one slow handler stalls
+//! them all.
+
+use std::time::Duration;
+
+use flash_conformance::lesson::{all_still_served, cpu_units_for, hellos_during, hold_idle};
+use flash_conformance::TestServer;
+
+#[test]
+fn a_cpu_request_delays_hello() {
+    let server = TestServer::start(flash_04_epoll::serve);
+    let n = cpu_units_for(Duration::from_millis(600));
+    let seen = hellos_during(server.addr(), &format!("/cpu?n={n}"));
+    // The loop's one thread is busy hashing: a /hello sent meanwhile waits for most of it.
+    assert!(seen.worst_hello() >= seen.slow / 3, "no /hello waited: {seen:?}");
+    server.stop();
+}
+
+#[test]
+fn two_thousand_idle_connections_are_held_while_hello_answers() {
+    let server = TestServer::start(flash_04_epoll::serve);
+    let held = hold_idle(server.addr(), 2000);
+    let seen = hellos_during(server.addr(), "/hello");
+    assert!(!seen.hellos.is_empty() || seen.slow < Duration::from_secs(5));
+    all_still_served(held);
+    server.stop();
+}

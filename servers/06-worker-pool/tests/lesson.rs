@@ -1,0 +1,43 @@
+//! Server 06's character: resources are bounded, and past them clients are told so at once.
+
+use std::io::Read;
+use std::time::Duration;
+
+use flash_common::client::Client;
+use flash_conformance::lesson::hold_idle;
+use flash_conformance::TestServer;
+
+#[test]
+fn with_one_worker_and_a_queue_of_one_the_third_client_gets_503() {
+    let server = TestServer::start_with(flash_06_worker_pool::serve, |c| {
+        c.threads = Some(1);
+        c.queue = 1;
+    });
+    // The first client holds the one worker (keep-alive); the second waits in the queue.
+    let first = hold_idle(server.addr(), 1);
+    let mut second = std::net::TcpStream::connect(server.addr()).unwrap();
+    // The third must be refused at once; the queue may take a moment to hold the second, so the
+    // third is retried until refused (bounded), never slept for.
+    let mut refused = None;
+    for _ in 0..50 {
+        let mut third = Client::connect(server.addr(), Duration::from_secs(10)).unwrap();
+        match third.get("/hello") {
+            Ok(res) if res.status == 503 => {
+                refused = Some(res);
+                break;
+            }
+            other => panic!("the third client was not refused: {other:?}"),
+        }
+    }
+    let res = refused.expect("a 503");
+    assert_eq!(res.header("retry-after"), Some("1"));
+    assert!(res.text().contains("queue"), "{}", res.text());
+    // Freeing the worker lets the queued client through.
+    drop(first);
+    std::io::Write::write_all(&mut second, b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = String::new();
+    second.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.stop();
+}

@@ -1,0 +1,145 @@
+//! Helpers shared by the integration tests: a service in a temporary directory, the API calls
+//! the original checker makes, and its comparison of answers within 0.01.
+//!
+//! Waiting is always polling for a condition under a deadline, never a fixed sleep: the
+//! suite runs in parallel on two shared cores, where any fixed delay is sometimes too short.
+
+#![allow(dead_code)] // Each test file uses a different subset of these helpers.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use flash_stats::{ApiResponse, Service, StatsConfig};
+use serde_json::Value;
+
+/// How long any wait may take before the test fails; generous for a loaded 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The pause between two polls: short, since it only bounds the busy-waiting.
+pub const POLL: Duration = Duration::from_millis(2);
+
+/// A configuration over the bundled CSV with results in `dir`.
+pub fn config(dir: &Path) -> StatsConfig {
+    StatsConfig {
+        csv: None,
+        results_dir: dir.to_path_buf(),
+        job_threads: 2,
+        log_file: None,
+        inline_jobs: false,
+    }
+}
+
+/// The directory of the bundled test cases.
+pub fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tests")
+}
+
+/// The (input, expected output) pairs of one endpoint, by case number.
+pub fn cases(endpoint: &str) -> Vec<(u32, Value, Value)> {
+    let dir = cases_dir().join(endpoint);
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir.join("input")).expect("cases directory") {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let n: u32 = name
+            .strip_prefix("in-")
+            .and_then(|s| s.strip_suffix(".json"))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected case file {name}"));
+        let read = |path: PathBuf| -> Value {
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+        };
+        let input = read(dir.join("input").join(&name));
+        let output = read(dir.join("output").join(format!("out-{n}.json")));
+        out.push((n, input, output));
+    }
+    out.sort_by_key(|c| c.0);
+    out
+}
+
+/// A request the service must answer (the path is under /api/), parsed as JSON.
+pub fn call(service: &Service, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    let ApiResponse { status, body, .. } = service
+        .handle(method, path, body)
+        .unwrap_or_else(|| panic!("{path} not handled"));
+    let value = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {body:?}"));
+    (status, value)
+}
+
+/// POSTs a job and returns its id, failing unless the answer is `{"job_id": "job_id_N"}`.
+pub fn submit(service: &Service, endpoint: &str, body: &Value) -> String {
+    let body = serde_json::to_vec(body).unwrap();
+    let (status, answer) = call(service, "POST", &format!("/api/{endpoint}"), &body);
+    assert_eq!(status, 200, "{endpoint}: {answer}");
+    let id = answer["job_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no job_id: {answer}"));
+    assert!(id.starts_with("job_id_"), "{id}");
+    id.to_string()
+}
+
+/// Polls `get_results` as the checker does until the job is done, and returns its `data`.
+/// Every poll must be answered 200 with status running or done.
+pub fn wait_for_result(service: &Service, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, answer) = call(service, "GET", &format!("/api/get_results/{id}"), b"");
+        assert_eq!(status, 200, "{id}: {answer}");
+        match answer["status"].as_str() {
+            Some("done") => return answer["data"].clone(),
+            Some("running") => {}
+            _ => panic!("{id}: unexpected answer {answer}"),
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{id} still running after {DEADLINE:?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Polls `num_jobs` until it is 0.
+pub fn wait_until_idle(service: &Service) {
+    let started = Instant::now();
+    loop {
+        let (status, answer) = call(service, "GET", "/api/num_jobs", b"");
+        assert_eq!(status, 200);
+        if answer["num_jobs"] == 0 {
+            return;
+        }
+        assert!(started.elapsed() < DEADLINE, "jobs still pending: {answer}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The checker's comparison (DeepDiff with `math_epsilon=0.01`): the same keys and shapes,
+/// numbers within 0.01. Returns the first difference found.
+pub fn compare(actual: &Value, expected: &Value, at: &str) -> Result<(), String> {
+    match (actual, expected) {
+        (Value::Number(a), Value::Number(e)) => {
+            let (a, e) = (a.as_f64().unwrap(), e.as_f64().unwrap());
+            if (a - e).abs() <= 0.01 {
+                Ok(())
+            } else {
+                Err(format!("{at}: {a} != {e}"))
+            }
+        }
+        (Value::Object(a), Value::Object(e)) => {
+            if let Some(k) = e.keys().find(|k| !a.contains_key(*k)) {
+                return Err(format!("{at}: missing key {k:?}"));
+            }
+            if let Some(k) = a.keys().find(|k| !e.contains_key(*k)) {
+                return Err(format!("{at}: unexpected key {k:?}"));
+            }
+            e.iter()
+                .try_for_each(|(k, v)| compare(&a[k], v, &format!("{at}[{k:?}]")))
+        }
+        (Value::Array(a), Value::Array(e)) if a.len() == e.len() => a
+            .iter()
+            .zip(e)
+            .enumerate()
+            .try_for_each(|(i, (a, e))| compare(a, e, &format!("{at}[{i}]"))),
+        (a, e) if a == e => Ok(()),
+        (a, e) => Err(format!("{at}: {a} != {e}")),
+    }
+}
