@@ -39,8 +39,7 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
         }
         site.status().accepted(0);
         let (site, shutdown, live) = (site.clone(), shutdown.clone(), live.clone());
-        // If the OS refuses a thread, the closure and its stream are dropped: that client is
-        // disconnected and the server goes on.
+        // If the OS refuses a thread, that client's stream is dropped and the server goes on.
         let _ = std::thread::Builder::new().spawn(move || {
             // One client's failure (a reset, a write timeout) ends that client, not the server.
             let _ = serve_connection(stream, &site, &shutdown, |req| site.call(req));

@@ -19,6 +19,7 @@
 //! Everything a handler does happens on the loop's thread: a 300 ms `/cpu` is a 300 ms pause for
 //! all 10,000 clients. Throughput is one core's; see README.md for the arithmetic.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
@@ -53,8 +54,6 @@ struct Client {
     stream: TcpStream,
     /// The sans-I/O HTTP state.
     conn: Conn,
-    /// Unique over the loop's life, so a late answer never reaches a reused slot's new client.
-    id: u64,
     /// Epoll said readable and no read has since returned `WouldBlock` (or come back short).
     readable: bool,
     /// Epoll said writable and no write has since returned `WouldBlock`.
@@ -76,9 +75,9 @@ where
     }
     poll.registry().register(&mut SourceFd(&shutdown.fd().as_raw_fd()), SHUTDOWN, Interest::READABLE)?;
     let later = Later::new(&poll)?;
-    let mut clients: Vec<Option<Client>> = Vec::new();
-    let mut free: Vec<usize> = Vec::new();
-    let mut next_id = 0u64;
+    // Tokens are never reused, so an answer that comes later can never reach the wrong client.
+    let mut clients: HashMap<Token, Client> = HashMap::new();
+    let mut next_token = 0;
     let mut next_sweep = Instant::now() + SWEEP;
 
     loop {
@@ -103,17 +102,14 @@ where
                                 continue;
                             }
                         };
-                        let slot = free.pop().unwrap_or_else(|| {
-                            clients.push(None);
-                            clients.len() - 1
-                        });
+                        let token = Token(next_token);
+                        next_token += 1;
                         // Registered for both directions once, so epoll never needs changing.
-                        poll.registry().register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)?;
+                        poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
                         stream.set_nodelay(true)?;
                         site.status().accepted(worker);
-                        next_id += 1;
                         let conn = site.connection(peer);
-                        clients[slot] = Some(Client { stream, conn, id: next_id, readable: false, writable: true });
+                        clients.insert(token, Client { stream, conn, readable: false, writable: true });
                     }
                 }
                 SHUTDOWN => {
@@ -122,57 +118,54 @@ where
                     if let Some(mut l) = listener.take() {
                         poll.registry().deregister(&mut l)?;
                     }
-                    for slot in 0..clients.len() {
-                        if let Some(c) = clients[slot].as_mut() {
-                            c.conn.shutdown();
-                            drive(&mut clients, &mut free, slot, &mut dispatch, &later);
-                        }
-                    }
+                    clients.retain(|&token, c| {
+                        c.conn.shutdown();
+                        !c.drive(&mut dispatch, |p| later.watch(p, token))
+                    });
                 }
                 WAKER => {
-                    for (slot, id, res) in later.take() {
-                        if let Some(c) = clients.get_mut(slot).and_then(Option::as_mut).filter(|c| c.id == id) {
+                    for (token, res) in later.take() {
+                        if let Some(c) = clients.get_mut(&token) {
                             c.conn.complete(res);
-                            drive(&mut clients, &mut free, slot, &mut dispatch, &later);
                         }
+                        drive(&mut clients, token, &mut dispatch, &later);
                     }
                 }
-                Token(slot) => {
-                    if let Some(c) = clients.get_mut(slot).and_then(Option::as_mut) {
+                token => {
+                    if let Some(c) = clients.get_mut(&token) {
                         c.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
                         c.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
-                        drive(&mut clients, &mut free, slot, &mut dispatch, &later);
                     }
+                    drive(&mut clients, token, &mut dispatch, &later);
                 }
             }
         }
         let now = Instant::now();
         if now >= next_sweep {
             // One pass a second over all clients, no syscall each: cheap even for 10,000.
-            for slot in 0..clients.len() {
-                if let Some(c) = clients[slot].as_mut().filter(|c| c.conn.deadline().is_some_and(|d| d <= now)) {
+            clients.retain(|&token, c| match c.conn.deadline() {
+                Some(d) if d <= now => {
                     c.conn.timed_out();
-                    drive(&mut clients, &mut free, slot, &mut dispatch, &later);
+                    !c.drive(&mut dispatch, |p| later.watch(p, token))
                 }
-            }
+                _ => true,
+            });
             next_sweep = now + SWEEP;
         }
-        if listener.is_none() && free.len() == clients.len() {
+        if listener.is_none() && clients.is_empty() {
             return Ok(());
         }
     }
 }
 
-/// Makes all the progress client `slot` allows, and removes it once it is done.
-fn drive<D>(clients: &mut [Option<Client>], free: &mut Vec<usize>, slot: usize, dispatch: &mut D, later: &Later)
+/// Makes all the progress client `token` allows, and forgets it once it is done (dropping the
+/// stream closes the socket, which also takes it out of epoll).
+fn drive<D>(clients: &mut HashMap<Token, Client>, token: Token, dispatch: &mut D, later: &Later)
 where
     D: FnMut(&Request<'_>) -> Reply,
 {
-    let Some(client) = clients[slot].as_mut() else { return };
-    if client.drive(dispatch, |pending, id| later.watch(pending, slot, id)) {
-        // Dropping the stream closes the socket, which also removes it from epoll.
-        clients[slot] = None;
-        free.push(slot);
+    if clients.get_mut(&token).is_some_and(|c| c.drive(dispatch, |p| later.watch(p, token))) {
+        clients.remove(&token);
     }
 }
 
@@ -182,7 +175,7 @@ impl Client {
     fn drive<D, W>(&mut self, dispatch: &mut D, mut watch: W) -> bool
     where
         D: FnMut(&Request<'_>) -> Reply,
-        W: FnMut(Pending, u64),
+        W: FnMut(Pending),
     {
         loop {
             let mut progress = false;
@@ -204,7 +197,7 @@ impl Client {
             }
             self.conn.process(&mut *dispatch);
             if let Some(pending) = self.conn.take_pending() {
-                watch(pending, self.id);
+                watch(pending);
             }
             while self.writable && self.conn.wants_write() {
                 match self.stream.write(self.conn.output()) {

@@ -6,17 +6,15 @@
 //! wait unseen. Threads, queue and so memory are bounded up front, whatever the load.
 //!
 //! # Changes from 03
-//! The thread per connection becomes `--threads` workers started once, and `live` becomes a
-//! `sync_channel` of `--queue` places: both the hand-off and the backpressure. At shutdown the
-//! queue closes; workers drain it, then exit.
+//! The thread per connection becomes `--threads` workers started once, and `live` a `--queue`
+//! place `sync_channel`: hand-off and backpressure; at shutdown it closes, and workers drain it.
 //!
 //! # Limits
 //! Each idle keep-alive client holds a worker; see README.md for the arithmetic.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
 use flash_common::blocking::{serve_connection, wait_for_client};
 use flash_common::server::{accept_failed, refuse};
@@ -40,19 +38,19 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
                 continue;
             }
         };
-        if let Err(TrySendError::Full(stream)) = queue.try_send(stream) {
+        if let Err(mpsc::TrySendError::Full(stream)) = queue.try_send(stream) {
             refuse(stream, "all workers are busy and the queue is full (--queue)");
         }
     }
     drop(queue);
-    // A worker that panicked has lost its own client; the others still finish theirs.
+    // Returns once every worker has drained the queue (one that panicked lost only its client).
     workers.into_iter().for_each(|w| drop(w.join()));
     Ok(())
 }
 
 /// One worker: serves queued connections one after another until the queue is closed and empty.
-fn work(id: usize, waiting: &Mutex<Receiver<TcpStream>>, site: &Site, shutdown: &Shutdown) {
-    // The queue is locked while waiting for a connection, never while serving one.
+fn work(id: usize, waiting: &Mutex<mpsc::Receiver<TcpStream>>, site: &Site, shutdown: &Shutdown) {
+    // Locked while waiting for a connection, never while serving one.
     let next = || waiting.lock().unwrap_or_else(PoisonError::into_inner).recv();
     while let Ok(stream) = next() {
         site.status().accepted(id);
