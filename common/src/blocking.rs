@@ -31,6 +31,9 @@ where
     // A client that stops reading must not hold this thread forever in `write`.
     stream.set_write_timeout(Some(site.config().idle_timeout))?;
     let mut conn = site.connection(peer);
+    // Whether this connection has been told that the server is stopping. The shared flag cannot
+    // say so: shutdown may begin while this thread is busy, with nobody polling the pipe.
+    let mut told_to_stop = false;
     loop {
         conn.process(&mut handler);
         flush(&mut stream, &mut conn)?;
@@ -42,7 +45,7 @@ where
         if conn.is_done() || !conn.wants_read() {
             return Ok(());
         }
-        match wait(&stream, conn.deadline(), shutdown)? {
+        match wait(&stream, conn.deadline(), shutdown, !told_to_stop)? {
             Event::Readable => match stream.read(conn.read_buf()) {
                 Ok(n) => conn.received(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -51,7 +54,10 @@ where
                 Err(e) => return Err(e),
             },
             Event::TimedOut => conn.timed_out(),
-            Event::Shutdown => conn.shutdown(),
+            Event::Shutdown => {
+                told_to_stop = true;
+                conn.shutdown();
+            }
         }
     }
 }
@@ -81,8 +87,9 @@ enum Event {
     Shutdown,
 }
 
-/// Waits for the socket to be readable, the deadline, or shutdown, whichever comes first.
-fn wait(stream: &TcpStream, deadline: Option<Instant>, shutdown: &Shutdown) -> io::Result<Event> {
+/// Waits for the socket to be readable, the deadline, or (if `watch_shutdown`) shutdown,
+/// whichever comes first.
+fn wait(stream: &TcpStream, deadline: Option<Instant>, shutdown: &Shutdown, watch_shutdown: bool) -> io::Result<Event> {
     loop {
         let timeout = match deadline {
             None => PollTimeout::NONE,
@@ -95,8 +102,8 @@ fn wait(stream: &TcpStream, deadline: Option<Instant>, shutdown: &Shutdown) -> i
                 PollTimeout::try_from(left.as_millis() as u64 + 1).unwrap_or(PollTimeout::MAX)
             }
         };
-        // Once shutdown has been seen, its pipe stays readable; polling it again would spin.
-        let watch_shutdown = !shutdown.is_triggered();
+        // Once this connection has seen shutdown, the pipe stays readable; polling it again would
+        // spin, so the caller stops asking.
         let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN), PollFd::new(shutdown.fd(), PollFlags::POLLIN)];
         let n = if watch_shutdown { &mut fds[..] } else { &mut fds[..1] };
         match poll(n, timeout) {

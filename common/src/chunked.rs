@@ -47,7 +47,13 @@ impl ChunkedDecoder {
     /// Returns `Ok(true)` once the whole body (with its trailers) is decoded; then `*read` is the
     /// first byte after the body and `buf[start..*write]` is the body, where `start` was `*write` at
     /// the first call. `Ok(false)` means "call again with more bytes".
-    pub fn decode(&mut self, buf: &mut [u8], read: &mut usize, write: &mut usize, max_body: u64) -> Result<bool, HttpError> {
+    pub fn decode(
+        &mut self,
+        buf: &mut [u8],
+        read: &mut usize,
+        write: &mut usize,
+        max_body: u64,
+    ) -> Result<bool, HttpError> {
         loop {
             let avail = &buf[*read..];
             match self.state {

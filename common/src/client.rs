@@ -75,7 +75,13 @@ impl Client {
     }
 
     /// Sends one request and reads its response.
-    pub fn request(&mut self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<ClientResponse> {
+    pub fn request(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<ClientResponse> {
         let mut req = format!("{method} {target} HTTP/1.1\r\nHost: flash\r\n");
         for (n, v) in headers {
             req.push_str(&format!("{n}: {v}\r\n"));
@@ -146,7 +152,8 @@ impl Client {
         let mut decoder = ChunkedDecoder::default();
         let (mut read, mut write) = (0, 0);
         loop {
-            let done = decoder.decode(&mut self.buf, &mut read, &mut write, u64::MAX).map_err(|e| malformed(e.reason))?;
+            let done =
+                decoder.decode(&mut self.buf, &mut read, &mut write, u64::MAX).map_err(|e| malformed(e.reason))?;
             if done {
                 let body = self.buf[..write].to_vec();
                 self.buf.drain(..read);

@@ -195,7 +195,11 @@ impl Conn {
     /// output. Stops early at a deferred response, a closing response, or too much unread output.
     pub fn process<F: FnMut(&Request<'_>) -> Reply>(&mut self, mut handler: F) {
         loop {
-            if self.closing || self.waiting.is_some() || self.file.is_some() || self.out.len() - self.out_pos >= OUT_HIGH_WATER {
+            if self.closing
+                || self.waiting.is_some()
+                || self.file.is_some()
+                || self.out.len() - self.out_pos >= OUT_HIGH_WATER
+            {
                 return;
             }
             if !self.step(&mut handler) {
@@ -231,7 +235,9 @@ impl Conn {
                         return true;
                     }
                     Framing::Length(n) => self.phase = Phase::Body { len: n },
-                    Framing::Chunked => self.phase = Phase::Chunked { read: len, write: len, decoder: ChunkedDecoder::default() },
+                    Framing::Chunked => {
+                        self.phase = Phase::Chunked { read: len, write: len, decoder: ChunkedDecoder::default() }
+                    }
                 }
                 // The client waits for our go-ahead before sending the body; give it unless the
                 // body has started arriving anyway (RFC 9110 §10.1.1).
@@ -268,7 +274,13 @@ impl Conn {
 
     /// Calls the handler on the complete request `buf[start..start + consumed]`, whose body is
     /// `body_start..body_end` (relative), and answers or starts waiting.
-    fn dispatch<F: FnMut(&Request<'_>) -> Reply>(&mut self, body_start: usize, body_end: usize, consumed: usize, handler: &mut F) {
+    fn dispatch<F: FnMut(&Request<'_>) -> Reply>(
+        &mut self,
+        body_start: usize,
+        body_end: usize,
+        consumed: usize,
+        handler: &mut F,
+    ) {
         self.phase = Phase::Head;
         let req_bytes = &self.buf[self.start..self.end];
         let req = Request::new(req_bytes, &self.head, &req_bytes[body_start..body_end], self.peer);
@@ -424,7 +436,11 @@ impl Conn {
 
     /// True when the connection can use more input now.
     pub fn wants_read(&self) -> bool {
-        !self.eof && !self.closing && self.waiting.is_none() && self.file.is_none() && self.out.len() - self.out_pos < OUT_HIGH_WATER
+        !self.eof
+            && !self.closing
+            && self.waiting.is_none()
+            && self.file.is_none()
+            && self.out.len() - self.out_pos < OUT_HIGH_WATER
     }
 
     /// True when nothing is left to do: close the socket.

@@ -19,9 +19,7 @@ pub const HEADER_CAP: usize = 256;
 
 /// The methods this server knows. A syntactically valid method outside this list gets
 /// 501 Not Implemented, as RFC 9110 §9.1 asks.
-const KNOWN_METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH",
-];
+const KNOWN_METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"];
 
 /// Size limits: each one protects memory or time from a client that sends too much.
 #[derive(Clone, Debug)]
@@ -256,7 +254,9 @@ fn tokenizer_error(e: httparse::Error, buf: &[u8]) -> HttpError {
             HttpError::new(505, "only HTTP/1.0 and HTTP/1.1 are supported")
         }
         httparse::Error::Version => HttpError::new(400, "malformed HTTP version"),
-        httparse::Error::HeaderName => HttpError::new(400, "invalid header field name (or whitespace before the colon, or obs-fold)"),
+        httparse::Error::HeaderName => {
+            HttpError::new(400, "invalid header field name (or whitespace before the colon, or obs-fold)")
+        }
         httparse::Error::HeaderValue => HttpError::new(400, "invalid character in a header field value"),
         httparse::Error::NewLine => HttpError::new(400, "malformed line ending (bare CR?)"),
         httparse::Error::Token => HttpError::new(400, "invalid method or request target"),
@@ -327,7 +327,10 @@ mod tests {
         assert_eq!(h.framing, Framing::Length(5));
         assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), 400);
         assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n"), 400);
-        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400
+        );
         assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
         assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 400);
         assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);

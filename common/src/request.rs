@@ -75,9 +75,7 @@ impl<'a> Request<'a> {
     /// Every header field in order, as (name, trimmed value).
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
         let buf = self.buf;
-        self.head.headers.iter().map(move |(n, v)| {
-            (std::str::from_utf8(n.get(buf)).unwrap_or(""), trim(v.get(buf)))
-        })
+        self.head.headers.iter().map(move |(n, v)| (std::str::from_utf8(n.get(buf)).unwrap_or(""), trim(v.get(buf))))
     }
 
     /// The decoded body (empty when there is none).

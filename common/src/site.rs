@@ -53,9 +53,11 @@ impl Site {
         let log: Option<Box<dyn Write + Send>> = match (&config.access_log, config.quiet) {
             (_, true) => None,
             (Some(path), false) => {
-                let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-                    io::Error::new(e.kind(), format!("--access-log {}: {e}", path.display()))
-                })?;
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("--access-log {}: {e}", path.display())))?;
                 Some(Box::new(file))
             }
             (None, false) => Some(Box::new(io::stderr())),
@@ -131,8 +133,15 @@ pub struct Status {
     workers: [Padded; MAX_WORKERS],
 }
 
+impl Default for Status {
+    fn default() -> Self {
+        Status::new()
+    }
+}
+
 impl Status {
-    fn new() -> Status {
+    /// Fresh counters, started now (the CGI program `flash-cgi` builds its `FlashApp` with one).
+    pub fn new() -> Status {
         Status { started: Instant::now(), workers: std::array::from_fn(|_| Padded::default()) }
     }
 

@@ -21,11 +21,7 @@ impl<'a> Records<'a> {
     /// Starts reading `text` at its first record.
     pub fn new(text: &'a str) -> Records<'a> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Records {
-            text,
-            pos: 0,
-            line: 1,
-        }
+        Records { text, pos: 0, line: 1 }
     }
 
     /// Reads the next record into `fields` (cleared first) and returns its first line number,
@@ -57,12 +53,7 @@ impl<'a> Records<'a> {
                     self.pos = end;
                     return Ok(Some(first_line));
                 }
-                Some(_) => {
-                    return Err(format!(
-                        "line {}: unexpected character after a closing quote",
-                        self.line
-                    ))
-                }
+                Some(_) => return Err(format!("line {}: unexpected character after a closing quote", self.line)),
             }
         }
     }

@@ -41,10 +41,8 @@ pub use crate::table::{Endpoint, Query, Request, Table, QUESTIONS};
 
 /// The table bundled with the crate: SYNTHETIC data rebuilt from the 114 expected outputs (see
 /// `data/README.md`), not the CDC file.
-pub const BUNDLED_CSV: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/data/nutrition_activity_obesity_usa_subset.reconstructed.csv"
-);
+pub const BUNDLED_CSV: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/data/nutrition_activity_obesity_usa_subset.reconstructed.csv");
 
 /// The file in the results directory that tells CGI processes that a graceful shutdown was
 /// asked for; a process-per-request server has no memory in which to keep the flag.
@@ -83,11 +81,7 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     fn json(status: u16, body: Vec<u8>) -> ApiResponse {
-        ApiResponse {
-            status,
-            body,
-            allow: None,
-        }
+        ApiResponse { status, body, allow: None }
     }
 
     fn value(status: u16, value: serde_json::Value) -> ApiResponse {
@@ -99,10 +93,7 @@ impl ApiResponse {
     }
 
     fn method_not_allowed(allow: &'static str) -> ApiResponse {
-        ApiResponse {
-            allow: Some(allow),
-            ..ApiResponse::error(405, &format!("method not allowed; use {allow}"))
-        }
+        ApiResponse { allow: Some(allow), ..ApiResponse::error(405, &format!("method not allowed; use {allow}")) }
     }
 }
 
@@ -141,10 +132,7 @@ impl Service {
     /// Opens the service: creates the results directory and the log. The CSV is not read yet.
     pub fn open(config: StatsConfig) -> io::Result<Service> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let config = StatsConfig {
-            job_threads: config.job_threads.clamp(1, cores),
-            ..config
-        };
+        let config = StatsConfig { job_threads: config.job_threads.clamp(1, cores), ..config };
         let owner = !config.inline_jobs;
         let store = Store::open(&config.results_dir, owner)?;
         if owner {
@@ -155,16 +143,8 @@ impl Service {
         }
         let log = ActivityLog::open(config.log_file.as_deref(), log::MAX_BYTES)?;
         Ok(Service {
-            shared: Arc::new(Shared {
-                config,
-                table: OnceLock::new(),
-                store,
-                log,
-            }),
-            pool: Mutex::new(PoolSlot {
-                refusing: false,
-                pool: None,
-            }),
+            shared: Arc::new(Shared { config, table: OnceLock::new(), store, log }),
+            pool: Mutex::new(PoolSlot { refusing: false, pool: None }),
         })
     }
 
@@ -217,9 +197,7 @@ impl Service {
             "jobs" if get => self.jobs(),
             "num_jobs" if get => self.num_jobs(),
             "graceful_shutdown" if get => self.graceful_shutdown(),
-            "jobs" | "num_jobs" | "graceful_shutdown" => {
-                ApiResponse::method_not_allowed("GET, HEAD")
-            }
+            "jobs" | "num_jobs" | "graceful_shutdown" => ApiResponse::method_not_allowed("GET, HEAD"),
             _ => match route.strip_prefix("get_results/") {
                 Some(id) if get => self.get_results(id),
                 Some(_) => ApiResponse::method_not_allowed("GET, HEAD"),
@@ -254,9 +232,7 @@ impl Service {
         };
         if let Some(pool) = pool {
             pool.join();
-            self.shared
-                .log
-                .write("INFO", "shutdown: every queued job finished");
+            self.shared.log.write("INFO", "shutdown: every queued job finished");
         }
     }
 
@@ -266,13 +242,7 @@ impl Service {
 
     fn refusing(&self, slot: &PoolSlot) -> bool {
         slot.refusing
-            || (self.shared.config.inline_jobs
-                && self
-                    .shared
-                    .config
-                    .results_dir
-                    .join(SHUTDOWN_MARKER)
-                    .exists())
+            || (self.shared.config.inline_jobs && self.shared.config.results_dir.join(SHUTDOWN_MARKER).exists())
     }
 
     /// A job request: check it completely, then queue it (or run it, inline) and answer its id.
@@ -286,9 +256,7 @@ impl Service {
         };
         let table = match self.table() {
             Ok(table) => table,
-            Err(e) => {
-                return ApiResponse::error(500, &format!("the stats data is unavailable: {e}"))
-            }
+            Err(e) => return ApiResponse::error(500, &format!("the stats data is unavailable: {e}")),
         };
         let query = match table.resolve(&request) {
             Ok(query) => query,
@@ -302,9 +270,7 @@ impl Service {
         if !self.shared.config.inline_jobs && slot.pool.is_none() {
             match Pool::new(self.shared.config.job_threads) {
                 Ok(pool) => slot.pool = Some(pool),
-                Err(e) => {
-                    return ApiResponse::error(500, &format!("cannot start job threads: {e}"))
-                }
+                Err(e) => return ApiResponse::error(500, &format!("cannot start job threads: {e}")),
             }
         }
         let id = match self.shared.store.reserve() {
@@ -342,10 +308,7 @@ impl Service {
     fn jobs(&self) -> ApiResponse {
         match self.shared.store.list() {
             Ok(jobs) => {
-                let data: Vec<_> = jobs
-                    .into_iter()
-                    .map(|(id, word)| json!({ format!("job_id_{id}"): word }))
-                    .collect();
+                let data: Vec<_> = jobs.into_iter().map(|(id, word)| json!({ format!("job_id_{id}"): word })).collect();
                 ApiResponse::value(200, json!({ "status": "done", "data": data }))
             }
             Err(e) => ApiResponse::error(500, &format!("cannot list the jobs: {e}")),
@@ -366,11 +329,7 @@ impl Service {
             }
         }
         let pending = self.shared.store.pending();
-        let status = if pending == 0 {
-            "done"
-        } else {
-            "shutting down"
-        };
+        let status = if pending == 0 { "done" } else { "shutting down" };
         ApiResponse::value(200, json!({ "status": status, "num_jobs": pending }))
     }
 }
@@ -384,10 +343,7 @@ impl Drop for Service {
 
 impl Shared {
     fn csv_path(&self) -> &Path {
-        self.config
-            .csv
-            .as_deref()
-            .unwrap_or_else(|| Path::new(BUNDLED_CSV))
+        self.config.csv.as_deref().unwrap_or_else(|| Path::new(BUNDLED_CSV))
     }
 
     /// Runs one job and stores its result. The table is loaded: `submit` resolved the query.
@@ -408,19 +364,10 @@ impl Shared {
         match (outcome, stored) {
             (Ok(_), Ok(())) => self.log.write(
                 "INFO",
-                &format!(
-                    "job_id_{id} done ({}) in {} us",
-                    query.endpoint.name(),
-                    started.elapsed().as_micros()
-                ),
+                &format!("job_id_{id} done ({}) in {} us", query.endpoint.name(), started.elapsed().as_micros()),
             ),
-            (Err(reason), _) => self
-                .log
-                .write("ERROR", &format!("job_id_{id} failed: {reason}")),
-            (_, Err(e)) => self.log.write(
-                "ERROR",
-                &format!("job_id_{id}: cannot store the result: {e}"),
-            ),
+            (Err(reason), _) => self.log.write("ERROR", &format!("job_id_{id} failed: {reason}")),
+            (_, Err(e)) => self.log.write("ERROR", &format!("job_id_{id}: cannot store the result: {e}")),
         }
     }
 }
@@ -428,10 +375,7 @@ impl Shared {
 /// The activity-log line of an accepted job: endpoint, parameters and id.
 fn describe(id: u64, request: &Request) -> String {
     let question = QUESTIONS[request.question].0;
-    let mut line = format!(
-        "POST /api/{} question={question:?}",
-        request.endpoint.name()
-    );
+    let mut line = format!("POST /api/{} question={question:?}", request.endpoint.name());
     if let Some(state) = &request.state {
         line.push_str(&format!(" state={state:?}"));
     }

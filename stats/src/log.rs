@@ -37,11 +37,7 @@ impl ActivityLog {
             Some(p) => Some(open_append(p)?),
             None => None,
         };
-        Ok(ActivityLog {
-            path: path.map(Path::to_path_buf),
-            file: Mutex::new(file),
-            max_bytes,
-        })
+        Ok(ActivityLog { path: path.map(Path::to_path_buf), file: Mutex::new(file), max_bytes })
     }
 
     /// Whether lines are written anywhere; callers skip formatting a line nobody will read.
@@ -74,10 +70,7 @@ impl ActivityLog {
             Ok::<(), io::Error>(())
         })();
         if let Err(e) = result {
-            eprintln!(
-                "flash-stats: cannot write the activity log {}: {e}",
-                path.display()
-            );
+            eprintln!("flash-stats: cannot write the activity log {}: {e}", path.display());
         }
     }
 }
@@ -165,9 +158,6 @@ mod tests {
         for n in 1..=KEEP {
             assert!(dir.path().join(format!("activity.log.{n}")).exists());
         }
-        assert!(!dir
-            .path()
-            .join(format!("activity.log.{}", KEEP + 1))
-            .exists());
+        assert!(!dir.path().join(format!("activity.log.{}", KEEP + 1)).exists());
     }
 }

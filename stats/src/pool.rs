@@ -30,9 +30,7 @@ impl Pool {
         let mut workers = Vec::with_capacity(threads);
         for n in 0..threads.max(1) {
             let receiver = Arc::clone(&receiver);
-            let worker = thread::Builder::new()
-                .name(format!("stats-job-{n}"))
-                .spawn(move || work(&receiver))?;
+            let worker = thread::Builder::new().name(format!("stats-job-{n}")).spawn(move || work(&receiver))?;
             workers.push(worker);
         }
         Ok(Pool { sender, workers })

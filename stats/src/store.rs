@@ -71,14 +71,8 @@ impl Store {
     /// false and scan lazily, when they first need an id.
     pub fn open(dir: &Path, owner: bool) -> io::Result<Store> {
         fs::create_dir_all(dir)?;
-        let store = Store {
-            dir: dir.to_path_buf(),
-            jobs: Mutex::new(Jobs {
-                next_id: None,
-                own: HashMap::new(),
-                pending: 0,
-            }),
-        };
+        let store =
+            Store { dir: dir.to_path_buf(), jobs: Mutex::new(Jobs { next_id: None, own: HashMap::new(), pending: 0 }) };
         if owner {
             let mut max = 0;
             for entry in fs::read_dir(dir)? {
@@ -115,11 +109,7 @@ impl Store {
             None => self.scan_max()? + 1,
         };
         loop {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(self.path(id))
-            {
+            match OpenOptions::new().write(true).create_new(true).open(self.path(id)) {
                 Ok(mut file) => {
                     file.write_all(RUNNING)?;
                     break;
@@ -195,12 +185,7 @@ impl Store {
             }
         }
         ids.sort_unstable();
-        let own: HashMap<u64, &'static str> = self
-            .lock()
-            .own
-            .iter()
-            .map(|(&id, s)| (id, s.word()))
-            .collect();
+        let own: HashMap<u64, &'static str> = self.lock().own.iter().map(|(&id, s)| (id, s.word())).collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let word = match own.get(&id) {
@@ -230,8 +215,7 @@ impl Store {
             Err(e) => return Err(e),
         };
         let mut prefix = Vec::with_capacity(RUNNING.len() + 1);
-        file.take(RUNNING.len() as u64 + 1)
-            .read_to_end(&mut prefix)?;
+        file.take(RUNNING.len() as u64 + 1).read_to_end(&mut prefix)?;
         Ok(Some(prefix))
     }
 
@@ -259,9 +243,7 @@ pub fn error_body(reason: &str) -> Vec<u8> {
 /// The N of `job_id_N`, for N a positive decimal number without sign or leading zero.
 pub fn parse_job_id(text: &str) -> Option<u64> {
     let digits = text.strip_prefix("job_id_")?;
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
+    let canonical = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
     canonical.then(|| digits.parse().ok()).flatten()
 }
 
@@ -284,14 +266,7 @@ mod tests {
     fn job_ids_are_canonical() {
         assert_eq!(parse_job_id("job_id_1"), Some(1));
         assert_eq!(parse_job_id("job_id_120"), Some(120));
-        for bad in [
-            "job_id_0",
-            "job_id_01",
-            "job_id_",
-            "job_id_+1",
-            "job_1",
-            "job_id_1x",
-        ] {
+        for bad in ["job_id_0", "job_id_01", "job_id_", "job_id_+1", "job_1", "job_id_1x"] {
             assert_eq!(parse_job_id(bad), None, "{bad}");
         }
         assert_eq!(parse_job_id("job_id_99999999999999999999999"), None);

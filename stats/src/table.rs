@@ -41,13 +41,7 @@ pub const QUESTIONS: [(&str, bool); 9] = [
 ];
 
 /// The columns the statistics read, by their header names in the CDC file.
-const COLUMNS: [&str; 5] = [
-    "LocationDesc",
-    "Question",
-    "Data_Value",
-    "StratificationCategory1",
-    "Stratification1",
-];
+const COLUMNS: [&str; 5] = ["LocationDesc", "Question", "Data_Value", "StratificationCategory1", "Stratification1"];
 
 /// One of the nine job endpoints of the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,10 +102,7 @@ impl Endpoint {
 
     /// Whether the request body must name a state.
     pub fn needs_state(self) -> bool {
-        matches!(
-            self,
-            Endpoint::StateMean | Endpoint::StateDiffFromMean | Endpoint::StateMeanByCategory
-        )
+        matches!(self, Endpoint::StateMean | Endpoint::StateDiffFromMean | Endpoint::StateMeanByCategory)
     }
 }
 
@@ -130,8 +121,7 @@ impl Request {
     /// Checks a job request body: a JSON object with a known `question` string and, for the
     /// per-state endpoints, a `state` string. The error is the reason for a 400 answer.
     pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Request, String> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
         let Value::Object(fields) = value else {
             return Err("the body must be a JSON object".to_string());
         };
@@ -145,16 +135,8 @@ impl Request {
             .iter()
             .position(|(q, _)| *q == question_text)
             .ok_or_else(|| format!("unknown question: {question_text:?}"))?;
-        let state = if endpoint.needs_state() {
-            Some(text("state")?)
-        } else {
-            None
-        };
-        Ok(Request {
-            endpoint,
-            question,
-            state,
-        })
+        let state = if endpoint.needs_state() { Some(text("state")?) } else { None };
+        Ok(Request { endpoint, question, state })
     }
 }
 
@@ -181,10 +163,7 @@ impl std::fmt::Debug for Table {
     /// A summary: the full table would be thousands of lines.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let states: Vec<usize> = self.questions.iter().map(|q| q.states.len()).collect();
-        f.debug_struct("Table")
-            .field("rows", &self.rows)
-            .field("states_per_question", &states)
-            .finish()
+        f.debug_struct("Table").field("rows", &self.rows).field("states_per_question", &states).finish()
     }
 }
 
@@ -273,8 +252,7 @@ impl Interner {
 impl Table {
     /// Loads the CSV at `path`. The error names the file and, for bad content, the line.
     pub fn load(path: &Path) -> Result<Table, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -293,11 +271,7 @@ impl Table {
                 .ok_or_else(|| format!("the header has no column {name:?}"))?;
         }
         let needed = col.iter().max().copied().unwrap_or(0) + 1;
-        let question_ids: HashMap<&str, usize> = QUESTIONS
-            .iter()
-            .enumerate()
-            .map(|(i, (q, _))| (*q, i))
-            .collect();
+        let question_ids: HashMap<&str, usize> = QUESTIONS.iter().enumerate().map(|(i, (q, _))| (*q, i)).collect();
 
         let mut strings = Interner::default();
         let mut global = [Sum::default(); QUESTIONS.len()];
@@ -305,10 +279,7 @@ impl Table {
         let mut rows = 0;
         while let Some(line) = records.next_into(&mut fields)? {
             if fields.len() < needed {
-                return Err(format!(
-                    "line {line}: {} fields, but the header needs at least {needed}",
-                    fields.len()
-                ));
+                return Err(format!("line {line}: {} fields, but the header needs at least {needed}", fields.len()));
             }
             // Other questions may exist in a fuller CDC extract; the API knows only these nine.
             let Some(&question) = question_ids.get(fields[col[1]].as_ref()) else {
@@ -340,11 +311,7 @@ impl Table {
 
         let mut questions: Vec<QuestionStats> = global
             .iter()
-            .map(|sum| QuestionStats {
-                global_mean: sum.mean(),
-                states: Vec::new(),
-                by_mean: Vec::new(),
-            })
+            .map(|sum| QuestionStats { global_mean: sum.mean(), states: Vec::new(), by_mean: Vec::new() })
             .collect();
         for ((question, state), sums) in states {
             let name = &strings.names[state as usize];
@@ -379,8 +346,7 @@ impl Table {
             q.states.sort_by(|a, b| a.name.cmp(&b.name));
             q.by_mean = (0..q.states.len()).collect();
             let states = &q.states;
-            q.by_mean
-                .sort_by(|&a, &b| states[a].mean.total_cmp(&states[b].mean).then(a.cmp(&b)));
+            q.by_mean.sort_by(|&a, &b| states[a].mean.total_cmp(&states[b].mean).then(a.cmp(&b)));
         }
         Ok(Table { questions, rows })
     }
@@ -397,9 +363,7 @@ impl Table {
             None => None,
             Some(name) => match q.states.binary_search_by(|s| s.name.as_str().cmp(name)) {
                 Ok(i) => Some(i),
-                Err(_) if self.has_state(name) => {
-                    return Err(format!("no data for state {name:?} and this question"))
-                }
+                Err(_) if self.has_state(name) => return Err(format!("no data for state {name:?} and this question")),
                 Err(_) => return Err(format!("unknown state: {name:?}")),
             },
         };
@@ -409,19 +373,11 @@ impl Table {
         if q.global_mean.is_none() {
             return Err("no data for this question".to_string());
         }
-        Ok(Query {
-            endpoint: request.endpoint,
-            question: request.question,
-            state,
-        })
+        Ok(Query { endpoint: request.endpoint, question: request.question, state })
     }
 
     fn has_state(&self, name: &str) -> bool {
-        self.questions.iter().any(|q| {
-            q.states
-                .binary_search_by(|s| s.name.as_str().cmp(name))
-                .is_ok()
-        })
+        self.questions.iter().any(|q| q.states.binary_search_by(|s| s.name.as_str().cmp(name)).is_ok())
     }
 
     /// The `data` of a finished job, as JSON text.
@@ -434,9 +390,7 @@ impl Table {
         let mut out = Json::default();
         match (query.endpoint, one) {
             (Endpoint::StatesMean, _) => {
-                out.map(q.by_mean.iter().map(|&i| &q.states[i]), |o, s| {
-                    o.entry(&s.name_json, s.mean)
-                });
+                out.map(q.by_mean.iter().map(|&i| &q.states[i]), |o, s| o.entry(&s.name_json, s.mean));
             }
             (Endpoint::Best5 | Endpoint::Worst5, _) => {
                 let lowest_first = (query.endpoint == Endpoint::Best5) == lower_is_better;
@@ -451,14 +405,10 @@ impl Table {
                 out.map([()], |o, ()| o.entry("\"global_mean\"", global));
             }
             (Endpoint::DiffFromMean, _) => {
-                out.map(q.by_mean.iter().map(|&i| &q.states[i]), |o, s| {
-                    o.entry(&s.name_json, global - s.mean)
-                });
+                out.map(q.by_mean.iter().map(|&i| &q.states[i]), |o, s| o.entry(&s.name_json, global - s.mean));
             }
             (Endpoint::MeanByCategory, _) => {
-                out.map(q.states.iter().flat_map(|s| &s.groups), |o, g| {
-                    o.entry(&g.triple_key_json, g.mean)
-                });
+                out.map(q.states.iter().flat_map(|s| &s.groups), |o, g| o.entry(&g.triple_key_json, g.mean));
             }
             (Endpoint::StateMean, Some(s)) => {
                 out.map([s], |o, s| o.entry(&s.name_json, s.mean));
@@ -535,11 +485,7 @@ fn python_tuple(items: &[&str]) -> String {
 /// Python's `repr()` of a string: single quotes unless the text has a single quote and no
 /// double quote, backslash escapes for the quote, backslash and control characters.
 fn python_repr(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -566,10 +512,7 @@ mod tests {
 
     #[test]
     fn python_tuple_matches_python() {
-        assert_eq!(
-            python_tuple(&["Ohio", "Age (years)"]),
-            "('Ohio', 'Age (years)')"
-        );
+        assert_eq!(python_tuple(&["Ohio", "Age (years)"]), "('Ohio', 'Age (years)')");
         assert_eq!(python_tuple(&["it's"]), "(\"it's\")");
         assert_eq!(python_tuple(&["it's \"x\""]), "('it\\'s \"x\"')");
         assert_eq!(python_tuple(&["a\\b\n"]), "('a\\\\b\\n')");
@@ -611,58 +554,27 @@ mod tests {
         let table = Table::parse(&csv).unwrap();
         assert_eq!(table.rows(), 4);
         let ask = |endpoint, state: Option<&str>| {
-            let request = Request {
-                endpoint,
-                question: 0,
-                state: state.map(str::to_string),
-            };
+            let request = Request { endpoint, question: 0, state: state.map(str::to_string) };
             let query = table.resolve(&request).unwrap();
             String::from_utf8(table.answer(&query)).unwrap()
         };
-        assert_eq!(
-            ask(Endpoint::StatesMean, None),
-            r#"{"Iowa": 1.5, "Ohio": 30.0}"#
-        );
-        assert_eq!(
-            ask(Endpoint::GlobalMean, None),
-            r#"{"global_mean": 22.875}"#
-        );
-        assert_eq!(
-            ask(Endpoint::StateMeanByCategory, Some("Ohio")),
-            r#"{"Ohio": {"('Gender', 'Male')": 15.0}}"#
-        );
+        assert_eq!(ask(Endpoint::StatesMean, None), r#"{"Iowa": 1.5, "Ohio": 30.0}"#);
+        assert_eq!(ask(Endpoint::GlobalMean, None), r#"{"global_mean": 22.875}"#);
+        assert_eq!(ask(Endpoint::StateMeanByCategory, Some("Ohio")), r#"{"Ohio": {"('Gender', 'Male')": 15.0}}"#);
         assert_eq!(ask(Endpoint::Best5, None), r#"{"Iowa": 1.5, "Ohio": 30.0}"#);
-        assert_eq!(
-            ask(Endpoint::Worst5, None),
-            r#"{"Ohio": 30.0, "Iowa": 1.5}"#
-        );
-        let unknown = Request {
-            endpoint: Endpoint::StateMean,
-            question: 0,
-            state: Some("Atlantis".into()),
-        };
-        assert!(table
-            .resolve(&unknown)
-            .unwrap_err()
-            .contains("unknown state"));
-        let no_rows = Request {
-            question: 1,
-            state: Some("Ohio".into()),
-            ..unknown
-        };
+        assert_eq!(ask(Endpoint::Worst5, None), r#"{"Ohio": 30.0, "Iowa": 1.5}"#);
+        let unknown = Request { endpoint: Endpoint::StateMean, question: 0, state: Some("Atlantis".into()) };
+        assert!(table.resolve(&unknown).unwrap_err().contains("unknown state"));
+        let no_rows = Request { question: 1, state: Some("Ohio".into()), ..unknown };
         assert!(table.resolve(&no_rows).unwrap_err().contains("no data"));
     }
 
     #[test]
     fn bad_values_and_headers_are_errors() {
         let q = QUESTIONS[0].0;
-        let bad = format!(
-            "LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\nOhio,{q},abc,,\n"
-        );
+        let bad = format!("LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\nOhio,{q},abc,,\n");
         assert!(Table::parse(&bad).unwrap_err().contains("line 2"));
-        assert!(Table::parse("LocationDesc,Question\n")
-            .unwrap_err()
-            .contains("Data_Value"));
+        assert!(Table::parse("LocationDesc,Question\n").unwrap_err().contains("Data_Value"));
         assert!(Table::parse("").is_err());
     }
 }

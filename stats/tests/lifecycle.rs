@@ -11,14 +11,7 @@ use serde_json::{json, Value};
 
 /// Every case input of every endpoint, as (endpoint, body) pairs.
 fn all_inputs() -> Vec<(&'static str, Value)> {
-    Endpoint::ALL
-        .iter()
-        .flat_map(|e| {
-            cases(e.name())
-                .into_iter()
-                .map(|(_, input, _)| (e.name(), input))
-        })
-        .collect()
+    Endpoint::ALL.iter().flat_map(|e| cases(e.name()).into_iter().map(|(_, input, _)| (e.name(), input))).collect()
 }
 
 fn question() -> &'static str {
@@ -60,10 +53,7 @@ fn five_hundred_concurrent_jobs_all_finish_and_are_listed() {
                 })
             })
             .collect();
-        clients
-            .into_iter()
-            .flat_map(|c| c.join().unwrap())
-            .collect()
+        clients.into_iter().flat_map(|c| c.join().unwrap()).collect()
     });
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), 500, "job ids must be unique");
@@ -88,10 +78,7 @@ fn job_threads_are_clamped_to_the_cores() {
     let dir = tempfile::tempdir().unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for (asked, expected) in [(0, 1), (1, 1), (10_000, cores)] {
-        let cfg = StatsConfig {
-            job_threads: asked,
-            ..config(dir.path())
-        };
+        let cfg = StatsConfig { job_threads: asked, ..config(dir.path()) };
         assert_eq!(Service::open(cfg).unwrap().config().job_threads, expected);
     }
 }
@@ -101,36 +88,22 @@ fn graceful_shutdown_refuses_new_jobs_and_drains_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::open(config(dir.path())).unwrap();
     let inputs = all_inputs();
-    let ids: Vec<String> = inputs
-        .iter()
-        .take(60)
-        .map(|(e, b)| submit(&service, e, b))
-        .collect();
+    let ids: Vec<String> = inputs.iter().take(60).map(|(e, b)| submit(&service, e, b)).collect();
 
     let (status, answer) = call(&service, "GET", "/api/graceful_shutdown", b"");
     assert_eq!(status, 200);
-    assert!(
-        answer["status"] == "shutting down" || answer["status"] == "done",
-        "{answer}"
-    );
+    assert!(answer["status"] == "shutting down" || answer["status"] == "done", "{answer}");
 
     let body = serde_json::to_vec(&json!({"question": question()})).unwrap();
     let (status, answer) = call(&service, "POST", "/api/states_mean", &body);
     assert_eq!(status, 503);
-    assert_eq!(
-        answer,
-        json!({"status": "error", "reason": "shutting down"})
-    );
+    assert_eq!(answer, json!({"status": "error", "reason": "shutting down"}));
 
     wait_until_idle(&service);
     for id in &ids {
         wait_for_result(&service, id);
     }
-    assert_eq!(
-        listed_jobs(&service).len(),
-        60,
-        "the refused request made no job"
-    );
+    assert_eq!(listed_jobs(&service).len(), 60, "the refused request made no job");
     let (_, answer) = call(&service, "GET", "/api/graceful_shutdown", b"");
     assert_eq!(answer["status"], "done");
 }
@@ -139,10 +112,7 @@ fn graceful_shutdown_refuses_new_jobs_and_drains_the_queue() {
 fn shutdown_finishes_every_queued_job_before_returning() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::open(config(dir.path())).unwrap();
-    let ids: Vec<String> = all_inputs()
-        .iter()
-        .map(|(e, b)| submit(&service, e, b))
-        .collect();
+    let ids: Vec<String> = all_inputs().iter().map(|(e, b)| submit(&service, e, b)).collect();
     service.shutdown();
     let (_, answer) = call(&service, "GET", "/api/num_jobs", b"");
     assert_eq!(answer["num_jobs"], 0);
@@ -156,22 +126,10 @@ fn shutdown_finishes_every_queued_job_before_returning() {
 fn invalid_job_ids_get_an_error_with_status_200() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::open(config(dir.path())).unwrap();
-    for id in [
-        "job_id_1",
-        "job_id_999",
-        "job_id_0",
-        "job_id_abc",
-        "42",
-        "job_id_-1",
-        "",
-    ] {
+    for id in ["job_id_1", "job_id_999", "job_id_0", "job_id_abc", "42", "job_id_-1", ""] {
         let (status, answer) = call(&service, "GET", &format!("/api/get_results/{id}"), b"");
         assert_eq!(status, 200, "{id}");
-        assert_eq!(
-            answer,
-            json!({"status": "error", "reason": "Invalid job_id"}),
-            "{id}"
-        );
+        assert_eq!(answer, json!({"status": "error", "reason": "Invalid job_id"}), "{id}");
     }
 }
 
@@ -185,33 +143,17 @@ fn bad_input_gets_a_400_with_a_reason_and_makes_no_job() {
         ("states_mean", b"".to_vec(), "malformed JSON"),
         ("states_mean", b"[\"question\"]".to_vec(), "JSON object"),
         ("states_mean", b"{}".to_vec(), "missing field \"question\""),
-        (
-            "best5",
-            json!({"question": 7}).to_string().into_bytes(),
-            "must be a string",
-        ),
-        (
-            "global_mean",
-            json!({"question": "Who?"}).to_string().into_bytes(),
-            "unknown question",
-        ),
-        (
-            "state_mean",
-            json!({"question": q}).to_string().into_bytes(),
-            "missing field \"state\"",
-        ),
+        ("best5", json!({"question": 7}).to_string().into_bytes(), "must be a string"),
+        ("global_mean", json!({"question": "Who?"}).to_string().into_bytes(), "unknown question"),
+        ("state_mean", json!({"question": q}).to_string().into_bytes(), "missing field \"state\""),
         (
             "state_diff_from_mean",
-            json!({"question": q, "state": ["Ohio"]})
-                .to_string()
-                .into_bytes(),
+            json!({"question": q, "state": ["Ohio"]}).to_string().into_bytes(),
             "must be a string",
         ),
         (
             "state_mean_by_category",
-            json!({"question": q, "state": "Atlantis"})
-                .to_string()
-                .into_bytes(),
+            json!({"question": q, "state": "Atlantis"}).to_string().into_bytes(),
             "unknown state",
         ),
     ];
@@ -220,10 +162,7 @@ fn bad_input_gets_a_400_with_a_reason_and_makes_no_job() {
         assert_eq!(status, 400, "{endpoint} {body:?}: {answer}");
         assert_eq!(answer["status"], "error");
         let text = answer["reason"].as_str().unwrap();
-        assert!(
-            text.contains(reason),
-            "{endpoint}: {text:?} should say {reason:?}"
-        );
+        assert!(text.contains(reason), "{endpoint}: {text:?} should say {reason:?}");
     }
     assert!(listed_jobs(&service).is_empty());
     let ok = json!({"question": q, "state": "Ohio"});
@@ -263,29 +202,17 @@ fn results_survive_reopening_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let inputs = all_inputs();
     let first = Service::open(config(dir.path())).unwrap();
-    let ids: Vec<String> = inputs
-        .iter()
-        .take(10)
-        .map(|(e, b)| submit(&first, e, b))
-        .collect();
+    let ids: Vec<String> = inputs.iter().take(10).map(|(e, b)| submit(&first, e, b)).collect();
     let answers: Vec<Value> = ids.iter().map(|id| wait_for_result(&first, id)).collect();
     drop(first);
 
     let second = Service::open(config(dir.path())).unwrap();
     for (id, answer) in ids.iter().zip(&answers) {
-        assert_eq!(
-            &wait_for_result(&second, id),
-            answer,
-            "{id} after a restart"
-        );
+        assert_eq!(&wait_for_result(&second, id), answer, "{id} after a restart");
     }
     assert_eq!(listed_jobs(&second).len(), 10);
     let (endpoint, body) = &inputs[0];
-    assert_eq!(
-        submit(&second, endpoint, body),
-        "job_id_11",
-        "new ids follow the old ones"
-    );
+    assert_eq!(submit(&second, endpoint, body), "job_id_11", "new ids follow the old ones");
     let id = "job_id_11";
     wait_for_result(&second, id);
 
@@ -301,10 +228,7 @@ fn results_survive_reopening_the_service() {
 #[test]
 fn inline_jobs_are_done_before_the_answer_and_state_lives_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let inline = StatsConfig {
-        inline_jobs: true,
-        ..config(dir.path())
-    };
+    let inline = StatsConfig { inline_jobs: true, ..config(dir.path()) };
     // Two services on one directory stand for two CGI processes.
     let a = Service::open(inline.clone()).unwrap();
     let b = Service::open(inline.clone()).unwrap();
@@ -313,10 +237,7 @@ fn inline_jobs_are_done_before_the_answer_and_state_lives_on_disk() {
     let (_, answer) = call(&a, "GET", &format!("/api/get_results/{first}"), b"");
     assert_eq!(answer["status"], "done", "no polling needed inline");
     let (_, answer) = call(&b, "GET", &format!("/api/get_results/{first}"), b"");
-    assert_eq!(
-        answer["status"], "done",
-        "the other process reads it from disk"
-    );
+    assert_eq!(answer["status"], "done", "the other process reads it from disk");
     let second = submit(&b, "global_mean", &body);
     assert_ne!(first, second);
     let (_, answer) = call(&a, "GET", "/api/num_jobs", b"");
@@ -337,19 +258,13 @@ fn inline_jobs_are_done_before_the_answer_and_state_lives_on_disk() {
 #[test]
 fn a_bad_csv_is_a_clear_error_not_a_job() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StatsConfig {
-        csv: Some(dir.path().join("missing.csv")),
-        ..config(dir.path())
-    };
+    let cfg = StatsConfig { csv: Some(dir.path().join("missing.csv")), ..config(dir.path()) };
     let service = Service::open(cfg).unwrap();
     service.warm_up();
     let body = json!({"question": question()}).to_string();
     let (status, answer) = call(&service, "POST", "/api/states_mean", body.as_bytes());
     assert_eq!(status, 500);
-    assert!(
-        answer["reason"].as_str().unwrap().contains("missing.csv"),
-        "{answer}"
-    );
+    assert!(answer["reason"].as_str().unwrap().contains("missing.csv"), "{answer}");
     assert!(listed_jobs(&service).is_empty());
 }
 
@@ -357,16 +272,9 @@ fn a_bad_csv_is_a_clear_error_not_a_job() {
 fn the_activity_log_records_requests_completions_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("activity.log");
-    let cfg = StatsConfig {
-        log_file: Some(log.clone()),
-        ..config(&dir.path().join("results"))
-    };
+    let cfg = StatsConfig { log_file: Some(log.clone()), ..config(&dir.path().join("results")) };
     let service = Service::open(cfg).unwrap();
-    let id = submit(
-        &service,
-        "state_mean",
-        &json!({"question": question(), "state": "Ohio"}),
-    );
+    let id = submit(&service, "state_mean", &json!({"question": question(), "state": "Ohio"}));
     wait_for_result(&service, &id);
     call(&service, "POST", "/api/state_mean", b"{}");
     drop(service);
@@ -381,9 +289,6 @@ fn the_activity_log_records_requests_completions_and_errors() {
         // `2026-11-24T10:50:01.123Z LEVEL ...`
         let stamp = line.split(' ').next().unwrap();
         assert_eq!(stamp.len(), 24, "{line}");
-        assert!(
-            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
-            "{line}"
-        );
+        assert!(stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{line}");
     }
 }

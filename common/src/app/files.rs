@@ -105,7 +105,9 @@ fn open(path: &Path, req: &Request<'_>) -> io::Result<Response> {
     let len = meta.len();
     let mtime = meta.modified()?.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let content_type = content_type(path);
-    let base = |status: u16| Response::new(status).with_header("Last-Modified", http_date(mtime)).with_header("Accept-Ranges", "bytes");
+    let base = |status: u16| {
+        Response::new(status).with_header("Last-Modified", http_date(mtime)).with_header("Accept-Ranges", "bytes")
+    };
 
     if let Some(since) = req.header_str("if-modified-since").and_then(parse_http_date) {
         if mtime <= since {
@@ -119,9 +121,13 @@ fn open(path: &Path, req: &Request<'_>) -> io::Result<Response> {
         Some(RangeSpec::Satisfiable(first, last)) => {
             file.seek(SeekFrom::Start(first))?;
             let body = Body::File { file, len: last - first + 1 };
-            Ok(base(206).with_header("Content-Range", format!("bytes {first}-{last}/{len}")).with_body(content_type, body))
+            Ok(base(206)
+                .with_header("Content-Range", format!("bytes {first}-{last}/{len}"))
+                .with_body(content_type, body))
         }
-        Some(RangeSpec::Unsatisfiable) => Ok(Response::error(416, "range not satisfiable").with_header("Content-Range", format!("bytes */{len}"))),
+        Some(RangeSpec::Unsatisfiable) => {
+            Ok(Response::error(416, "range not satisfiable").with_header("Content-Range", format!("bytes */{len}")))
+        }
         Some(RangeSpec::Ignore) | None => Ok(base(200).with_body(content_type, Body::File { file, len })),
     }
 }

@@ -58,9 +58,9 @@ impl FlashApp {
     /// request (for the CGI server, whose process lives for one request).
     pub fn new(config: &Config, status: Arc<Status>, inline_jobs: bool) -> std::io::Result<FlashApp> {
         let docroot = config.docroot();
-        let root = docroot.canonicalize().map_err(|e| {
-            std::io::Error::new(e.kind(), format!("--docroot {}: {e}", docroot.display()))
-        })?;
+        let root = docroot
+            .canonicalize()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("--docroot {}: {e}", docroot.display())))?;
         let job_threads = config
             .job_threads
             .or_else(|| std::env::var("TP_NUM_OF_THREADS").ok()?.parse().ok())
@@ -168,7 +168,8 @@ fn sleep(req: &Request<'_>) -> Response {
             // Deliberately blocking: this route exists to show what a blocked thread costs each
             // server model. A real server would not sleep here.
             std::thread::sleep(Duration::from_millis(ms));
-            Response::new(200).with_body("text/plain; charset=utf-8", Body::Bytes(format!("slept {ms} ms\n").into_bytes()))
+            Response::new(200)
+                .with_body("text/plain; charset=utf-8", Body::Bytes(format!("slept {ms} ms\n").into_bytes()))
         }
         Err(res) => res,
     }

@@ -52,4 +52,3 @@ impl Later {
         self.rx.try_iter().collect()
     }
 }
-

@@ -62,7 +62,13 @@ struct Client {
 
 /// Runs one event loop over `listener` until `shutdown`, handing each request to `dispatch` on
 /// this thread. `worker` names the loop in `/server-status`. Servers 05 and 07 call this.
-pub fn run_reactor<D>(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker: usize, mut dispatch: D) -> io::Result<()>
+pub fn run_reactor<D>(
+    listener: TcpListener,
+    site: &Site,
+    shutdown: &Shutdown,
+    worker: usize,
+    mut dispatch: D,
+) -> io::Result<()>
 where
     D: FnMut(&Request<'_>) -> Reply,
 {

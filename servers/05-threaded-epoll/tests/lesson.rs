@@ -12,6 +12,11 @@ fn a_cpu_request_does_not_delay_hello() {
     let seen = hellos_during(server.addr(), &format!("/cpu?n={n}"));
     // /cpu burns a pool thread; the loop and the other pool thread keep answering /hello. The
     // bound leaves room for a 2-core machine running other tests at once.
-    assert!(seen.worst_hello() < seen.slow / 3, "a /hello waited for /cpu: {:?} of {:?}", seen.worst_hello(), seen.slow);
+    assert!(
+        seen.worst_hello() < seen.slow / 3,
+        "a /hello waited for /cpu: {:?} of {:?}",
+        seen.worst_hello(),
+        seen.slow
+    );
     server.stop();
 }

@@ -37,12 +37,18 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
             .enumerate()
             .map(|(id, listener)| {
                 let (site, shutdown) = (&site, &shutdown);
-                std::thread::Builder::new()
-                    .name(format!("flash-reactor-{id}"))
-                    .spawn_scoped(scope, move || run_reactor(listener, site, shutdown, id, |req| site.call(req)))
+                std::thread::Builder::new().name(format!("flash-reactor-{id}")).spawn_scoped(scope, move || {
+                    let result = run_reactor(listener, site, shutdown, id, |req| site.call(req));
+                    // A reactor that fails takes the others down with it, rather than leaving
+                    // the server half-listening.
+                    if result.is_err() {
+                        shutdown.trigger();
+                    }
+                    result
+                })
             })
             .collect::<io::Result<_>>()?;
         // Every reactor finishes its clients; the first error, if any, is the server's.
-        reactors.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(io::Error::other("a reactor panicked")))).collect()
+        reactors.into_iter().try_for_each(|r| r.join().unwrap_or_else(|_| Err(io::Error::other("a reactor panicked"))))
     })
 }

@@ -20,13 +20,7 @@ pub const POLL: Duration = Duration::from_millis(2);
 
 /// A configuration over the bundled CSV with results in `dir`.
 pub fn config(dir: &Path) -> StatsConfig {
-    StatsConfig {
-        csv: None,
-        results_dir: dir.to_path_buf(),
-        job_threads: 2,
-        log_file: None,
-        inline_jobs: false,
-    }
+    StatsConfig { csv: None, results_dir: dir.to_path_buf(), job_threads: 2, log_file: None, inline_jobs: false }
 }
 
 /// The directory of the bundled test cases.
@@ -45,9 +39,7 @@ pub fn cases(endpoint: &str) -> Vec<(u32, Value, Value)> {
             .and_then(|s| s.strip_suffix(".json"))
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("unexpected case file {name}"));
-        let read = |path: PathBuf| -> Value {
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-        };
+        let read = |path: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
         let input = read(dir.join("input").join(&name));
         let output = read(dir.join("output").join(format!("out-{n}.json")));
         out.push((n, input, output));
@@ -58,11 +50,9 @@ pub fn cases(endpoint: &str) -> Vec<(u32, Value, Value)> {
 
 /// A request the service must answer (the path is under /api/), parsed as JSON.
 pub fn call(service: &Service, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
-    let ApiResponse { status, body, .. } = service
-        .handle(method, path, body)
-        .unwrap_or_else(|| panic!("{path} not handled"));
-    let value = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {body:?}"));
+    let ApiResponse { status, body, .. } =
+        service.handle(method, path, body).unwrap_or_else(|| panic!("{path} not handled"));
+    let value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {body:?}"));
     (status, value)
 }
 
@@ -71,9 +61,7 @@ pub fn submit(service: &Service, endpoint: &str, body: &Value) -> String {
     let body = serde_json::to_vec(body).unwrap();
     let (status, answer) = call(service, "POST", &format!("/api/{endpoint}"), &body);
     assert_eq!(status, 200, "{endpoint}: {answer}");
-    let id = answer["job_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no job_id: {answer}"));
+    let id = answer["job_id"].as_str().unwrap_or_else(|| panic!("no job_id: {answer}"));
     assert!(id.starts_with("job_id_"), "{id}");
     id.to_string()
 }
@@ -90,10 +78,7 @@ pub fn wait_for_result(service: &Service, id: &str) -> Value {
             Some("running") => {}
             _ => panic!("{id}: unexpected answer {answer}"),
         }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "{id} still running after {DEADLINE:?}"
-        );
+        assert!(started.elapsed() < DEADLINE, "{id} still running after {DEADLINE:?}");
         std::thread::sleep(POLL);
     }
 }
@@ -131,14 +116,11 @@ pub fn compare(actual: &Value, expected: &Value, at: &str) -> Result<(), String>
             if let Some(k) = a.keys().find(|k| !e.contains_key(*k)) {
                 return Err(format!("{at}: unexpected key {k:?}"));
             }
-            e.iter()
-                .try_for_each(|(k, v)| compare(&a[k], v, &format!("{at}[{k:?}]")))
+            e.iter().try_for_each(|(k, v)| compare(&a[k], v, &format!("{at}[{k:?}]")))
         }
-        (Value::Array(a), Value::Array(e)) if a.len() == e.len() => a
-            .iter()
-            .zip(e)
-            .enumerate()
-            .try_for_each(|(i, (a, e))| compare(a, e, &format!("{at}[{i}]"))),
+        (Value::Array(a), Value::Array(e)) if a.len() == e.len() => {
+            a.iter().zip(e).enumerate().try_for_each(|(i, (a, e))| compare(a, e, &format!("{at}[{i}]")))
+        }
         (a, e) if a == e => Ok(()),
         (a, e) => Err(format!("{at}: {a} != {e}")),
     }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Side-by-side throughput of every Flash server and the reference peers, measured with wrk on a
+# 2-core machine: each server pinned to CPU 0, wrk (one thread) pinned to CPU 1, median of RUNS
+# runs of DUR each. Loopback only; every server started here is stopped by its own pid.
+#
+#   benchmarks/ladder.sh [RUNS] [DUR]        (defaults: 3 runs of 10s)
+#   SERVERS="04-epoll 07-reactors hyper" SCENARIOS="c64" benchmarks/ladder.sh 1 3s
+#
+# Needs wrk (apt-get install wrk), and for the peers the binaries built by
+# ../shared/peers/build.sh (PEERS_DIR, default /tmp/peers) and nginx. Writes raw wrk output and a
+# summary.tsv into OUT (default target/ladder), and prints a Markdown table with the ratios
+# ours / hyper, ours / may_minihttp and ours / nginx.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-3}"
+DUR="${2:-10s}"
+PEERS_DIR="${PEERS_DIR:-/tmp/peers}"
+OUT="${OUT:-target/ladder}"
+SERVERS="${SERVERS:-01-sequential 02-fork-exec-cgi 03-thread-per-request 04-epoll 05-threaded-epoll 06-worker-pool 07-reactors hyper may nginx}"
+SCENARIOS="${SCENARIOS:-c64 c64pipe16}"
+mkdir -p "$OUT"
+ulimit -n "$(ulimit -Hn)"
+: > "$OUT/summary.tsv"
+
+flash_bins=()
+for s in $SERVERS; do [ -d "servers/$s" ] && flash_bins+=(-p "flash-$s"); done
+[ ${#flash_bins[@]} -gt 0 ] && cargo build --release -q "${flash_bins[@]}"
+
+PID=""
+start() { # name -> sets PORT and PID
+  case "$1" in
+    hyper) PORT=18081; PORT=$PORT taskset -c 0 "$PEERS_DIR/target/release/hyper-peer" >/dev/null 2>&1 & PID=$! ;;
+    may) PORT=18082; PORT=$PORT taskset -c 0 "$PEERS_DIR/target/release/may-peer" >/dev/null 2>&1 & PID=$! ;;
+    actix) PORT=18083; PORT=$PORT taskset -c 0 "$PEERS_DIR/target/release/actix-peer" >/dev/null 2>&1 & PID=$! ;;
+    nginx) PORT=18080; sed "s#/tmp/peers#$PEERS_DIR#g" ../shared/peers/nginx.conf > "$PEERS_DIR/nginx.conf"
+           taskset -c 0 nginx -c "$PEERS_DIR/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 & PID=$! ;;
+    *) PORT=18090
+       # 06 gets as many workers as wrk has connections: with its default (one per core) the
+       # keep-alive connections would hold every worker and the rest would wait in the queue.
+       extra=(); [ "$1" = 06-worker-pool ] && extra=(--threads 64)
+       taskset -c 0 "target/release/flash-$1" --port $PORT --quiet --results-dir "$OUT/results-$1" "${extra[@]}" >/dev/null 2>&1 & PID=$! ;;
+  esac
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/hello" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "$1 did not answer" >&2; return 1
+}
+stop() { [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=""; sleep 0.5; }; }
+trap stop EXIT
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+for scen in $SCENARIOS; do
+  for s in $SERVERS; do
+    for run in $(seq "$RUNS"); do
+      start "$s" || { stop; continue; }
+      f="$OUT/$s-$scen-run$run.txt"
+      case "$scen" in
+        c64) cmd=(wrk -t1 -c64 -d"$DUR" --latency "http://127.0.0.1:$PORT/hello") ;;
+        c64pipe16) cmd=(wrk -t1 -c64 -d"$DUR" --latency -s ../shared/peers/pipeline.lua "http://127.0.0.1:$PORT/hello" -- 16) ;;
+      esac
+      echo "# ${cmd[*]}" > "$f"
+      taskset -c 1 "${cmd[@]}" >> "$f" 2>&1
+      stop
+      rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$f")
+      p99=$(awk '$1=="99%" {print $2}' "$f")
+      printf '%s\t%s\t%s\t%s\t%s\n' "$s" "$scen" "$run" "${rps:-0}" "${p99:-NA}" >> "$OUT/summary.tsv"
+    done
+  done
+done
+
+# The table: medians, and ratios to the peers measured in this same run.
+med() { awk -v s="$1" -v c="$2" '$1==s && $2==c {print $4}' "$OUT/summary.tsv" | median; }
+p99() { awk -v s="$1" -v c="$2" '$1==s && $2==c {print $5}' "$OUT/summary.tsv" | head -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "NA") printf "%.2f", a/b; else print "NA" }'; }
+for scen in $SCENARIOS; do
+  echo; echo "### $scen (median of $RUNS × $DUR, requests/s; server on CPU 0, wrk -t1 on CPU 1)"; echo
+  echo "| server | req/s | p99 (first run) | / hyper | / may_minihttp | / nginx |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  h=$(med hyper "$scen"); m=$(med may "$scen"); n=$(med nginx "$scen")
+  for s in $SERVERS; do
+    r=$(med "$s" "$scen")
+    echo "| $s | $r | $(p99 "$s" "$scen") | $(ratio "$r" "$h") | $(ratio "$r" "$m") | $(ratio "$r" "$n") |"
+  done
+done

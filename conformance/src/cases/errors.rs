@@ -1,0 +1,140 @@
+//! Malformed and oversized requests. Each is refused with its status and a body saying why,
+//! the connection is closed (its framing can no longer be trusted), and a fresh client is served
+//! afterwards ([`assert_refused`] checks all three).
+
+use std::net::SocketAddr;
+
+use flash_common::server::Serve;
+
+use super::{assert_refusal, assert_refused, assert_serves, with_body};
+use crate::server::TestServer;
+use crate::wire::Wire;
+
+/// A method nobody defined is 501.
+pub fn unknown_method_is_501(addr: SocketAddr) {
+    assert_refused(addr, "BREW /hello HTTP/1.1\r\nHost: flash\r\n\r\n", 501);
+}
+
+/// A well-formed version other than 1.0 and 1.1 is 505.
+pub fn http2_is_505(addr: SocketAddr) {
+    assert_refused(addr, "GET /hello HTTP/2.0\r\nHost: flash\r\n\r\n", 505);
+}
+
+/// HTTP/1.1 without `Host` is 400.
+pub fn missing_host_is_400(addr: SocketAddr) {
+    assert_refused(addr, "GET /hello HTTP/1.1\r\n\r\n", 400);
+}
+
+/// Two `Host` fields are 400.
+pub fn two_hosts_is_400(addr: SocketAddr) {
+    assert_refused(addr, "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+}
+
+/// `Content-Length` and `Transfer-Encoding` together (how request smuggling starts) are 400.
+pub fn content_length_and_chunked_is_400(addr: SocketAddr) {
+    let req = "POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
+               5\r\nhello\r\n0\r\n\r\n";
+    assert_refused(addr, req, 400);
+}
+
+/// Two different lengths, as two fields or as a list, are 400.
+pub fn conflicting_content_lengths_is_400(addr: SocketAddr) {
+    assert_refused(
+        addr,
+        "POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        400,
+    );
+    assert_refused(addr, "POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: 5, 6\r\n\r\nhello!", 400);
+}
+
+/// A length that is not plain digits is 400.
+pub fn bad_content_length_is_400(addr: SocketAddr) {
+    for value in ["-1", "+5", "5a", "0x5", "1 2", ""] {
+        assert_refused(
+            addr,
+            format!("POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: {value}\r\n\r\nhello"),
+            400,
+        );
+    }
+}
+
+/// A transfer coding other than chunked is 501.
+pub fn unsupported_transfer_coding_is_501(addr: SocketAddr) {
+    for coding in ["gzip", "gzip, chunked"] {
+        assert_refused(addr, format!("POST /echo HTTP/1.1\r\nHost: flash\r\nTransfer-Encoding: {coding}\r\n\r\n"), 501);
+    }
+}
+
+/// A chunk size that is not hexadecimal is 400.
+pub fn bad_chunk_size_is_400(addr: SocketAddr) {
+    assert_refused(
+        addr,
+        "POST /echo HTTP/1.1\r\nHost: flash\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        400,
+    );
+}
+
+/// A CR not followed by LF, in the request line or in a field, is 400.
+pub fn bare_cr_is_400(addr: SocketAddr) {
+    assert_refused(addr, "GET /hello HTTP/1.1\rHost: flash\r\n\r\n", 400);
+    assert_refused(addr, "GET /hello HTTP/1.1\r\nHost: flash\r\nX-A: 1\rX-B: 2\r\n\r\n", 400);
+}
+
+/// A field continued on the next line (obs-fold) is 400.
+pub fn obs_fold_is_400(addr: SocketAddr) {
+    assert_refused(addr, "GET /hello HTTP/1.1\r\nHost: flash\r\nX-A: 1\r\n folded\r\n\r\n", 400);
+}
+
+/// Whitespace between a field name and its colon is 400 (RFC 9112 §5.1).
+pub fn space_before_colon_is_400(addr: SocketAddr) {
+    assert_refused(addr, "GET /hello HTTP/1.1\r\nHost : flash\r\n\r\n", 400);
+}
+
+/// A request target over 8 KiB is 414.
+pub fn long_target_is_414(addr: SocketAddr) {
+    assert_refused(addr, format!("GET /{} HTTP/1.1\r\nHost: flash\r\n\r\n", "a".repeat(9 * 1024)), 414);
+}
+
+/// A head over 16 KiB is 431.
+pub fn large_head_is_431(addr: SocketAddr) {
+    assert_refused(
+        addr,
+        format!("GET /hello HTTP/1.1\r\nHost: flash\r\nX-Big: {}\r\n\r\n", "v".repeat(17 * 1024)),
+        431,
+    );
+}
+
+/// More than 100 header fields is 431.
+pub fn too_many_headers_is_431(addr: SocketAddr) {
+    let fields: String = (0..101).map(|i| format!("X-Field-{i}: {i}\r\n")).collect();
+    assert_refused(addr, format!("GET /hello HTTP/1.1\r\nHost: flash\r\n{fields}\r\n"), 431);
+}
+
+/// A `Content-Length` over the default 8 MiB limit is 413 before any of the body is sent.
+pub fn huge_content_length_is_413(addr: SocketAddr) {
+    for len in [8 * 1024 * 1024 + 1, 9_999_999_999u64] {
+        assert_refused(addr, format!("POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: {len}\r\n\r\n"), 413);
+    }
+}
+
+/// With `--max-body 1KiB`: a body of exactly the limit is served; one byte more, by length or
+/// chunked, is 413.
+pub fn body_over_small_limit_is_413(serve: Serve) {
+    let server = TestServer::start_with(serve, |c| c.max_body = 1024);
+    let addr = server.addr();
+    let res = Wire::connect(addr).roundtrip(with_body("POST", "/echo", "text/plain", &[b'x'; 1024]));
+    res.assert_status(200);
+    assert_eq!(res.body.len(), 1024);
+
+    assert_refused(addr, with_body("POST", "/echo", "text/plain", &[b'x'; 1025]), 413);
+
+    // Chunked: the limit applies to the decoded total, whatever the chunk sizes.
+    let mut wire = Wire::connect(addr);
+    wire.send("POST /echo HTTP/1.1\r\nHost: flash\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let chunk = format!("200\r\n{}\r\n", "y".repeat(0x200));
+    let res = wire.roundtrip(format!("{chunk}{chunk}{chunk}0\r\n\r\n"));
+    assert_refusal(&res, 413);
+    wire.expect_closed();
+    assert_serves(addr);
+    server.stop();
+}

@@ -1,0 +1,93 @@
+//! Time and lifecycle: a head that never finishes, a keep-alive client that never speaks again,
+//! and a shutdown with a request in flight. Timeouts are shortened to a second so the cases are
+//! quick, and checked with generous bounds: the lower bound proves a timer fired rather than an
+//! instant refusal, the upper one is the read deadline.
+
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use flash_common::server::Serve;
+use flash_common::{App, Reply, Request, Site};
+
+use super::{assert_refusal, assert_serves, get};
+use crate::server::TestServer;
+use crate::wire::{Wire, DEADLINE};
+
+/// The shortened timeout these cases configure.
+const SHORT: Duration = Duration::from_secs(1);
+/// How much of [`SHORT`] must have passed before the server acts: a timer, not a refusal.
+const AT_LEAST: Duration = Duration::from_millis(500);
+
+/// Half a request head, then silence: after `--header-timeout 1s` the server answers 408 and
+/// closes, and goes on serving others.
+pub fn slow_head_is_408(serve: Serve) {
+    let server = TestServer::start_with(serve, |c| c.header_timeout = SHORT);
+    let mut wire = Wire::connect(server.addr());
+    let sent = Instant::now();
+    wire.send("GET /hello HTTP/1.1\r\nHo");
+    let res = wire.response();
+    assert_refusal(&res, 408);
+    assert!(sent.elapsed() >= AT_LEAST, "408 after {:?}, before the timeout could fire", sent.elapsed());
+    wire.expect_closed();
+    assert_serves(server.addr());
+    server.stop();
+}
+
+/// A keep-alive client that goes quiet is closed after `--idle-timeout 1s`, without a response.
+pub fn idle_keep_alive_is_closed(serve: Serve) {
+    let server = TestServer::start_with(serve, |c| c.idle_timeout = SHORT);
+    let mut wire = Wire::connect(server.addr());
+    let res = wire.roundtrip(get("/hello"));
+    res.assert_status(200);
+    assert!(!res.says_close());
+    let idle = Instant::now();
+    wire.expect_closed();
+    assert!(idle.elapsed() >= AT_LEAST, "closed after {:?} idle, before the timeout could fire", idle.elapsed());
+    assert_serves(server.addr());
+    server.stop();
+}
+
+/// The application, with a signal when a `/sleep` request reaches it: the one way to know from
+/// outside that a request is in flight, without sleeping and hoping.
+struct Announce {
+    /// The real application.
+    inner: Site,
+    /// Told the moment a `/sleep` request starts.
+    started: mpsc::Sender<()>,
+}
+
+impl App for Announce {
+    fn call(&self, req: &Request<'_>) -> Reply {
+        if req.path() == "/sleep" {
+            let _ = self.started.send(());
+        }
+        self.inner.call(req)
+    }
+
+    fn shutdown(&self) {
+        self.inner.shutdown_app();
+    }
+}
+
+/// Shutdown with `/sleep?ms=300` in flight: the response still arrives whole, the connection is
+/// then closed, and `serve` returns `Ok`.
+pub fn graceful_shutdown_finishes_in_flight(serve: Serve) {
+    let (started, in_flight) = mpsc::channel();
+    let server = TestServer::start_site(
+        serve,
+        |_| {},
+        move |config| {
+            let inner = Site::new(config.clone())?;
+            Site::with_app(config, Arc::new(Announce { inner, started }))
+        },
+    );
+    let mut wire = Wire::connect(server.addr());
+    wire.send(get("/sleep?ms=300"));
+    in_flight.recv_timeout(DEADLINE).expect("the /sleep request never reached the application");
+    server.trigger_shutdown();
+    let res = wire.response();
+    res.assert_status(200);
+    assert_eq!(res.text(), "slept 300 ms\n");
+    wire.expect_closed();
+    server.stop();
+}
