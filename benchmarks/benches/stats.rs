@@ -34,11 +34,7 @@ fn statistics(c: &mut Criterion) {
     let table = Table::load(Path::new(BUNDLED_CSV)).expect("load");
     let mut group = c.benchmark_group("stats_answer");
     for endpoint in Endpoint::ALL {
-        let request = Request {
-            endpoint,
-            question: 0,
-            state: endpoint.needs_state().then(|| "Ohio".to_string()),
-        };
+        let request = Request { endpoint, question: 0, state: endpoint.needs_state().then(|| "Ohio".to_string()) };
         let query = table.resolve(&request).expect("a valid query");
         let expected_len = table.answer(&query).len();
         assert!(expected_len > 2, "{}: empty answer", endpoint.name());
