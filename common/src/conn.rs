@@ -239,9 +239,10 @@ impl Conn {
                         self.phase = Phase::Chunked { read: len, write: len, decoder: ChunkedDecoder::default() }
                     }
                 }
-                // The client waits for our go-ahead before sending the body; give it unless the
-                // body has started arriving anyway (RFC 9110 §10.1.1).
-                if self.head.expect_continue && data.len() == len {
+                // The client waits for our go-ahead before sending the body. It is sent even if
+                // body bytes arrived with the head (RFC 9110 §10.1.1 allows either), so that what
+                // we answer never depends on how the network split the request.
+                if self.head.expect_continue {
                     self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                 }
                 true
