@@ -115,3 +115,22 @@ impl OwnedRequest {
         Request::new(&self.bytes, &self.head, &self.bytes[self.head.len..], self.peer)
     }
 }
+
+/// Decodes `%XX` escapes in a request target; `None` for a malformed escape. The result is
+/// bytes, not text: a decoded path may hold anything, NUL included, and the caller decides.
+pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}

@@ -53,8 +53,9 @@ pub struct Response {
     pub status: u16,
     /// The `Content-Type`, if the response has a body worth typing.
     pub content_type: Option<Cow<'static, str>>,
-    /// Fields beyond those the connection writes itself.
-    pub headers: Vec<(&'static str, String)>,
+    /// Fields beyond those the connection writes itself. Names are usually `&'static`; a CGI
+    /// script's own field names are owned.
+    pub headers: Vec<(Cow<'static, str>, String)>,
     /// The body.
     pub body: Body,
     /// Whether the connection must close after this response, whatever the client asked.
@@ -92,8 +93,8 @@ impl Response {
     }
 
     /// Adds a header field.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+    pub fn with_header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 

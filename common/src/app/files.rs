@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::date::{http_date, parse_http_date};
-use crate::request::Request;
+use crate::request::{percent_decode, Request};
 use crate::response::{Body, Response};
 
 /// Serves the file `req` names under `root` (already canonical).
@@ -75,24 +75,6 @@ fn resolve(root: &Path, raw: &str) -> Result<PathBuf, Response> {
         return Err(Response::error(403, "the path may not leave the document root"));
     }
     Ok(real)
-}
-
-/// Decodes `%XX` escapes; `None` for a malformed escape.
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// Opens the file and answers 200, 206, 304 or 416.
