@@ -6,6 +6,8 @@
 #   benchmarks/ladder.sh [RUNS] [DUR]        (defaults: 3 runs of 10s)
 #   SERVERS="04-epoll 07-reactors hyper" SCENARIOS="c64" benchmarks/ladder.sh 1 3s
 #
+# Scenarios: c1 (one keep-alive connection), c64 (64), c64pipe16 (64, 16 pipelined per write).
+#
 # Needs wrk (apt-get install wrk), and for the peers the binaries built by
 # ../shared/peers/build.sh (PEERS_DIR, default /tmp/peers) and nginx. Writes raw wrk output and a
 # summary.tsv into OUT (default target/ladder), and prints a Markdown table with the ratios
@@ -54,6 +56,7 @@ for scen in $SCENARIOS; do
       start "$s" || { stop; continue; }
       f="$OUT/$s-$scen-run$run.txt"
       case "$scen" in
+        c1) cmd=(wrk -t1 -c1 -d"$DUR" --latency "http://127.0.0.1:$PORT/hello") ;;
         c64) cmd=(wrk -t1 -c64 -d"$DUR" --latency "http://127.0.0.1:$PORT/hello") ;;
         c64pipe16) cmd=(wrk -t1 -c64 -d"$DUR" --latency -s ../shared/peers/pipeline.lua "http://127.0.0.1:$PORT/hello" -- 16) ;;
       esac
