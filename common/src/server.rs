@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use socket2::{Domain, Socket, Type};
 
 use crate::config::Config;
@@ -18,9 +18,14 @@ use crate::site::Site;
 /// The signature every server's `serve` has.
 pub type Serve = fn(TcpListener, Site, Shutdown) -> io::Result<()>;
 
-/// Runs a server binary: the whole of every `main`.
-pub fn main(serve: Serve) -> ExitCode {
-    let config = Config::parse();
+/// Runs a server binary: the whole of every `main`. `name` and `about` are the server crate's
+/// own (`env!("CARGO_PKG_NAME")`, `env!("CARGO_PKG_DESCRIPTION")`), so `--help` names the server.
+pub fn main(name: &'static str, about: &'static str, serve: Serve) -> ExitCode {
+    let command = Config::command().name(name).bin_name(name).about(about);
+    let config = match Config::from_arg_matches(&command.get_matches()) {
+        Ok(config) => config,
+        Err(e) => e.exit(),
+    };
     match run(config, serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
