@@ -42,6 +42,7 @@ fn run(config: Config, serve: Serve) -> io::Result<()> {
     let shutdown = Shutdown::new()?;
     shutdown.install_signals()?;
     let site = Site::new(config)?;
+    site.app().warm_up();
     // Tests and tools read this line to learn the port; it must come first and be flushed.
     let mut out = io::stdout().lock();
     writeln!(out, "listening on http://{}", listener.local_addr()?)?;

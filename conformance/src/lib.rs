@@ -34,6 +34,7 @@
 pub mod cases;
 pub mod lesson;
 pub mod server;
+pub mod stats;
 pub mod wire;
 
 use std::net::SocketAddr;

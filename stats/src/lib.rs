@@ -20,6 +20,7 @@
 //! - [`pool`]: the fixed set of job threads;
 //! - [`log`]: the activity log.
 
+pub mod checker;
 mod csv;
 pub mod log;
 pub mod pool;

@@ -9,7 +9,8 @@ mod common;
 
 use std::sync::LazyLock;
 
-use common::{cases, compare, config, submit, wait_for_result};
+use common::{cases, config, submit, wait_for_result};
+use flash_stats::checker::compare;
 use flash_stats::Service;
 
 /// One service for every case: the CSV is loaded once, and the 114 jobs share its pool and

@@ -96,32 +96,3 @@ pub fn wait_until_idle(service: &Service) {
         std::thread::sleep(POLL);
     }
 }
-
-/// The checker's comparison (DeepDiff with `math_epsilon=0.01`): the same keys and shapes,
-/// numbers within 0.01. Returns the first difference found.
-pub fn compare(actual: &Value, expected: &Value, at: &str) -> Result<(), String> {
-    match (actual, expected) {
-        (Value::Number(a), Value::Number(e)) => {
-            let (a, e) = (a.as_f64().unwrap(), e.as_f64().unwrap());
-            if (a - e).abs() <= 0.01 {
-                Ok(())
-            } else {
-                Err(format!("{at}: {a} != {e}"))
-            }
-        }
-        (Value::Object(a), Value::Object(e)) => {
-            if let Some(k) = e.keys().find(|k| !a.contains_key(*k)) {
-                return Err(format!("{at}: missing key {k:?}"));
-            }
-            if let Some(k) = a.keys().find(|k| !e.contains_key(*k)) {
-                return Err(format!("{at}: unexpected key {k:?}"));
-            }
-            e.iter().try_for_each(|(k, v)| compare(&a[k], v, &format!("{at}[{k:?}]")))
-        }
-        (Value::Array(a), Value::Array(e)) if a.len() == e.len() => {
-            a.iter().zip(e).enumerate().try_for_each(|(i, (a, e))| compare(a, e, &format!("{at}[{i}]")))
-        }
-        (a, e) if a == e => Ok(()),
-        (a, e) => Err(format!("{at}: {a} != {e}")),
-    }
-}

@@ -1,0 +1,607 @@
+//! The stats job service over real sockets: the original checker's replay of the 114 cases,
+//! and the job lifecycle, written once and run against every server that wants them.
+//!
+//! `flash_stats` tests its `Service` directly; these functions test what a client sees: the
+//! same API through a server's connection model, its framing, its threads or its event loop.
+//! A server's `tests/stats.rs` calls them with its `serve` function (and, for `kill -9`, its
+//! binary), so no server carries a copy.
+//!
+//! [`replay_all`] does what the assignment's checker does (`test_webserver.py`, with
+//! `requests`): for each case it POSTs the input on a fresh connection, then polls
+//! `get_results` every 0.2 s until the job is done, insists that every poll is answered 200,
+//! and compares `data` with the expected output within 0.01 (DeepDiff's `math_epsilon`). The
+//! checker waited at most a second per job; a loaded 2-core CI machine gets [`JOB_DEADLINE`].
+//! The nine endpoints are replayed at once, one client thread each, so the replay takes about
+//! as long as the longest endpoint's 20 cases rather than all 114 one after another.
+//!
+//! Every wait is a poll under a deadline; the only pause is the checker's own 0.2 s interval
+//! (and a shorter one while waiting for `num_jobs` to drain), never a sleep that stands in for
+//! a condition.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use flash_common::client::Client;
+use flash_common::server::Serve;
+use flash_stats::checker::compare;
+use serde_json::{json, Value};
+
+use crate::server::TestServer;
+
+/// The checker's pause between two polls of `get_results`.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How long one job may stay "running" before its case fails (the checker allowed 1 s on an
+/// idle machine; the suite shares two cores with other tests).
+pub const JOB_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The read/write timeout of every request, so that a silent server fails a case, not hangs it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pause while waiting for `num_jobs` to reach 0: only bounds the busy-waiting.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// How long a child server may take to print its address.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The question every lifecycle test asks (any of the original ones would do).
+const QUESTION: &str = "Percent of adults aged 18 years and older who have obesity";
+
+/// The bundled cases: `<endpoint>/input/in-N.json` and `<endpoint>/output/out-N.json`.
+pub fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../stats/data/tests")
+}
+
+/// One original test case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The endpoint it posts to (the name of its folder).
+    pub endpoint: String,
+    /// Its number, from `in-N.json`.
+    pub n: u32,
+    /// The request body.
+    pub input: Value,
+    /// The `data` the finished job must hold.
+    pub expected: Value,
+}
+
+/// Reads every case under `dir`, endpoints in name order and cases by number.
+pub fn read_cases(dir: &Path) -> Result<Vec<Case>, String> {
+    let read_json = |path: &Path| -> Result<Value, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let list = |dir: &Path| -> Result<Vec<String>, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut names = entries
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        names.sort();
+        Ok(names)
+    };
+    let mut cases = Vec::new();
+    for endpoint in list(dir)? {
+        let inputs = dir.join(&endpoint).join("input");
+        let mut numbered = Vec::new();
+        for name in list(&inputs)? {
+            let n = name
+                .strip_prefix("in-")
+                .and_then(|s| s.strip_suffix(".json"))
+                .and_then(|s| s.parse::<u32>().ok())
+                .ok_or_else(|| format!("{}: not an in-N.json case", inputs.join(&name).display()))?;
+            numbered.push((n, name));
+        }
+        numbered.sort();
+        for (n, name) in numbered {
+            let input = read_json(&inputs.join(name))?;
+            let expected = read_json(&dir.join(&endpoint).join("output").join(format!("out-{n}.json")))?;
+            cases.push(Case { endpoint: endpoint.clone(), n, input, expected });
+        }
+    }
+    Ok(cases)
+}
+
+/// What a replay found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Cases replayed, per endpoint, in name order.
+    pub endpoints: Vec<(String, usize)>,
+    /// Cases whose answer matched.
+    pub passed: usize,
+    /// One line per case that did not: which case, and what went wrong.
+    pub failures: Vec<String>,
+    /// The most polls any one case needed before its job was done.
+    pub most_polls: usize,
+}
+
+impl Report {
+    /// How many cases were replayed.
+    pub fn total(&self) -> usize {
+        self.endpoints.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Asserts that exactly `expected` cases were replayed and all passed, listing every
+    /// failure otherwise.
+    #[track_caller]
+    pub fn assert_all_passed(&self, expected: usize) {
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} cases failed:\n{}",
+            self.failures.len(),
+            self.total(),
+            self.failures.join("\n")
+        );
+        assert_eq!(self.total(), expected, "cases replayed, per endpoint: {:?}", self.endpoints);
+        assert_eq!(self.passed, expected);
+    }
+}
+
+/// Replays every case under `cases_dir` against the server at `addr` as the original checker
+/// does, one client thread per endpoint. Never panics on a wrong answer: each becomes a line
+/// of the report, so one run shows every case that broke.
+pub fn replay_all(addr: SocketAddr, cases_dir: &Path) -> Report {
+    let cases = match read_cases(cases_dir) {
+        Ok(cases) => cases,
+        Err(e) => return Report { failures: vec![format!("cannot read the cases: {e}")], ..Report::default() },
+    };
+    let endpoints: Vec<String> =
+        cases.iter().map(|c| c.endpoint.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let outcomes: Vec<(String, Vec<Result<usize, String>>)> = std::thread::scope(|s| {
+        let clients: Vec<_> = endpoints
+            .iter()
+            .map(|endpoint| {
+                let mine: Vec<&Case> = cases.iter().filter(|c| &c.endpoint == endpoint).collect();
+                s.spawn(move || mine.into_iter().map(|case| replay_one(addr, case)).collect::<Vec<_>>())
+            })
+            .collect();
+        endpoints
+            .iter()
+            .zip(clients)
+            .map(|(endpoint, client)| {
+                let results =
+                    client.join().unwrap_or_else(|_| vec![Err(format!("{endpoint}: client thread panicked"))]);
+                (endpoint.clone(), results)
+            })
+            .collect()
+    });
+    let mut report = Report::default();
+    for (endpoint, results) in outcomes {
+        report.endpoints.push((endpoint, results.len()));
+        for result in results {
+            match result {
+                Ok(polls) => {
+                    report.passed += 1;
+                    report.most_polls = report.most_polls.max(polls);
+                }
+                Err(failure) => report.failures.push(failure),
+            }
+        }
+    }
+    report
+}
+
+/// One case, as the checker runs it; returns how many polls it took.
+fn replay_one(addr: SocketAddr, case: &Case) -> Result<usize, String> {
+    let name = format!("{} case {}", case.endpoint, case.n);
+    let body = serde_json::to_vec(&case.input).map_err(|e| format!("{name}: {e}"))?;
+    let (status, answer) =
+        request(addr, "POST", &format!("/api/{}", case.endpoint), &body).map_err(|e| format!("{name}: POST: {e}"))?;
+    if status != 200 {
+        return Err(format!("{name}: POST answered {status}: {answer}"));
+    }
+    let id = answer["job_id"].as_str().ok_or_else(|| format!("{name}: no job_id in {answer}"))?;
+    let started = Instant::now();
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let (status, answer) = request(addr, "GET", &format!("/api/get_results/{id}"), b"")
+            .map_err(|e| format!("{name}: poll {polls} of {id}: {e}"))?;
+        if status != 200 {
+            return Err(format!("{name}: poll {polls} of {id} answered {status}: {answer}"));
+        }
+        match answer["status"].as_str() {
+            Some("done") => return compare(&answer["data"], &case.expected, &format!("{name}: data")).map(|()| polls),
+            Some("running") if started.elapsed() < JOB_DEADLINE => std::thread::sleep(POLL_INTERVAL),
+            Some("running") => return Err(format!("{name}: {id} still running after {JOB_DEADLINE:?}")),
+            _ => return Err(format!("{name}: {id}: unexpected answer {answer}")),
+        }
+    }
+}
+
+/// One request on a fresh connection (as Python's `requests.get`/`post` make), its answer
+/// parsed as JSON.
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Result<(u16, Value), String> {
+    let mut client = Client::connect(addr, REQUEST_TIMEOUT).map_err(|e| format!("connect to {addr}: {e}"))?;
+    send(&mut client, method, path, body)
+}
+
+/// One request on an open connection, its answer parsed as JSON.
+fn send(client: &mut Client, method: &str, path: &str, body: &[u8]) -> Result<(u16, Value), String> {
+    let headers: &[(&str, &str)] = if method == "POST" { &[("Content-Type", "application/json")] } else { &[] };
+    let res = client.request(method, path, headers, body).map_err(|e| format!("{method} {path}: {e}"))?;
+    let value = serde_json::from_slice(&res.body).map_err(|e| {
+        format!("{method} {path}: answered {} with a body that is not JSON ({e}): {}", res.status, res.text())
+    })?;
+    Ok((res.status, value))
+}
+
+/// A request that must succeed at the HTTP level; its status and JSON answer.
+#[track_caller]
+fn call(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    request(addr, method, path, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// POSTs a job on `client` and returns its id, failing unless the answer is a job id.
+#[track_caller]
+fn submit(client: &mut Client, endpoint: &str, body: &Value) -> String {
+    let (status, answer) = send(client, "POST", &format!("/api/{endpoint}"), body.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200, "POST /api/{endpoint}: {answer}");
+    let id = answer["job_id"].as_str().unwrap_or_else(|| panic!("no job_id: {answer}"));
+    assert!(id.starts_with("job_id_"), "{answer}");
+    id.to_string()
+}
+
+/// A keep-alive connection to `addr`.
+#[track_caller]
+fn connect(addr: SocketAddr) -> Client {
+    Client::connect(addr, REQUEST_TIMEOUT).unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+}
+
+/// Polls `get_results` until the job is done and returns the whole answer; every poll must be
+/// answered 200 with "running" or "done".
+#[track_caller]
+fn wait_done(addr: SocketAddr, id: &str) -> Value {
+    let started = Instant::now();
+    let mut client = connect(addr);
+    loop {
+        let (status, answer) =
+            send(&mut client, "GET", &format!("/api/get_results/{id}"), b"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status, 200, "{id}: {answer}");
+        match answer["status"].as_str() {
+            Some("done") => return answer,
+            Some("running") => {}
+            _ => panic!("{id}: unexpected answer {answer}"),
+        }
+        assert!(started.elapsed() < JOB_DEADLINE, "{id} still running after {JOB_DEADLINE:?}");
+        std::thread::sleep(DRAIN_POLL);
+    }
+}
+
+/// Polls `num_jobs` until it is 0.
+#[track_caller]
+fn wait_idle(addr: SocketAddr) {
+    let started = Instant::now();
+    loop {
+        let (status, answer) = call(addr, "GET", "/api/num_jobs", b"");
+        assert_eq!(status, 200, "{answer}");
+        if answer["num_jobs"] == 0 {
+            return;
+        }
+        assert!(started.elapsed() < JOB_DEADLINE, "jobs still pending after {JOB_DEADLINE:?}: {answer}");
+        std::thread::sleep(DRAIN_POLL);
+    }
+}
+
+/// `/api/jobs` as (id, state) pairs, in the order listed.
+#[track_caller]
+fn listed_jobs(addr: SocketAddr) -> Vec<(String, String)> {
+    let (status, answer) = call(addr, "GET", "/api/jobs", b"");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "done", "{answer}");
+    let entries = answer["data"].as_array().unwrap_or_else(|| panic!("no data list: {answer}"));
+    entries
+        .iter()
+        .map(|entry| {
+            let object = entry.as_object().filter(|o| o.len() == 1).unwrap_or_else(|| panic!("entry {entry}"));
+            let (id, state) = object.iter().next().expect("one pair");
+            (id.clone(), state.as_str().unwrap_or_else(|| panic!("state of {id}: {state}")).to_string())
+        })
+        .collect()
+}
+
+/// Every case's (endpoint, input), cycled through by the tests that need many valid jobs.
+fn inputs() -> Vec<(String, Value)> {
+    read_cases(&cases_dir()).expect("the bundled cases").into_iter().map(|c| (c.endpoint, c.input)).collect()
+}
+
+/// The checker can fail: a copy of two endpoints' cases with one expected value moved by 0.02
+/// must be reported as exactly that one failure, or a server could "pass" a checker that
+/// passes everything.
+pub fn the_checker_catches_a_wrong_answer(serve: Serve) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for endpoint in ["global_mean", "state_mean"] {
+        for side in ["input", "output"] {
+            let (from, to) = (cases_dir().join(endpoint).join(side), dir.path().join(endpoint).join(side));
+            std::fs::create_dir_all(&to).expect("a case folder");
+            for entry in std::fs::read_dir(&from).expect("the bundled cases") {
+                let entry = entry.expect("a case file");
+                std::fs::copy(entry.path(), to.join(entry.file_name())).expect("a copy of a case");
+            }
+        }
+    }
+    let out = dir.path().join("global_mean/output/out-3.json");
+    let value: Value = serde_json::from_slice(&std::fs::read(&out).expect("out-3.json")).expect("JSON");
+    let moved = value["global_mean"].as_f64().expect("a number") + 0.02;
+    std::fs::write(&out, json!({ "global_mean": moved }).to_string()).expect("write out-3.json");
+
+    let server = TestServer::start(serve);
+    let report = replay_all(server.addr(), dir.path());
+    server.stop();
+    assert_eq!(report.total(), 29, "{:?}", report.endpoints);
+    assert_eq!(report.passed, 28, "{:?}", report.failures);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(report.failures[0].starts_with("global_mean case 3:"), "{:?}", report.failures);
+}
+
+/// 500 jobs from four client threads at once: every id is unique, every job finishes, and
+/// `/api/jobs` lists exactly `job_id_1` to `job_id_500`, all done.
+pub fn five_hundred_concurrent_jobs(serve: Serve) {
+    const CLIENTS: usize = 4;
+    const PER_CLIENT: usize = 125;
+    let server = TestServer::start(serve);
+    let addr = server.addr();
+    let inputs = inputs();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let inputs = &inputs;
+                s.spawn(move || {
+                    let mut client = connect(addr);
+                    (0..PER_CLIENT)
+                        .map(|n| {
+                            let (endpoint, body) = &inputs[(c * PER_CLIENT + n) % inputs.len()];
+                            submit(&mut client, endpoint, body)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        clients.into_iter().flat_map(|c| c.join().expect("a client thread")).collect()
+    });
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), CLIENTS * PER_CLIENT, "job ids must be unique");
+    wait_idle(addr);
+    for id in &ids {
+        assert!(!wait_done(addr, id)["data"].is_null(), "{id} has no data");
+    }
+    let listed = listed_jobs(addr);
+    let expected: Vec<(String, String)> =
+        (1..=CLIENTS * PER_CLIENT).map(|n| (format!("job_id_{n}"), "done".to_string())).collect();
+    assert_eq!(listed, expected);
+    server.stop();
+}
+
+/// `GET /api/graceful_shutdown`: new jobs are refused with 503 and the exact error body, the
+/// jobs already accepted still finish, `num_jobs` reaches 0, and results stay readable.
+pub fn graceful_shutdown_drains(serve: Serve) {
+    let server = TestServer::start(serve);
+    let addr = server.addr();
+    let mut client = connect(addr);
+    let ids: Vec<String> = inputs().iter().cycle().take(200).map(|(e, b)| submit(&mut client, e, b)).collect();
+
+    let (status, answer) = call(addr, "GET", "/api/graceful_shutdown", b"");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["status"] == "shutting down" || answer["status"] == "done", "{answer}");
+
+    let body = json!({"question": QUESTION}).to_string();
+    for endpoint in ["states_mean", "global_mean"] {
+        let (status, answer) = call(addr, "POST", &format!("/api/{endpoint}"), body.as_bytes());
+        assert_eq!(status, 503, "{answer}");
+        assert_eq!(answer, json!({"status": "error", "reason": "shutting down"}));
+    }
+    wait_idle(addr);
+    for id in &ids {
+        wait_done(addr, id);
+    }
+    assert_eq!(listed_jobs(addr).len(), ids.len(), "the refused requests made no job");
+    let (_, answer) = call(addr, "GET", "/api/graceful_shutdown", b"");
+    assert_eq!(answer["status"], "done", "{answer}");
+    server.stop();
+}
+
+/// Unknown or malformed job ids get `{"status": "error", "reason": "Invalid job_id"}` with
+/// HTTP 200, as the original checker expects.
+pub fn invalid_job_ids(addr: SocketAddr) {
+    for id in ["job_id_999999", "job_id_0", "job_id_abc", "42", "job_id_-1", "job_id_18446744073709551616", "x%20y"] {
+        let (status, answer) = call(addr, "GET", &format!("/api/get_results/{id}"), b"");
+        assert_eq!(status, 200, "{id}: {answer}");
+        assert_eq!(answer, json!({"status": "error", "reason": "Invalid job_id"}), "{id}");
+    }
+}
+
+/// Each kind of bad input gets a 400 with a JSON reason that names the problem, and makes no
+/// job; wrong methods get a 405 with `Allow`, unknown endpoints a 404.
+pub fn bad_input_is_400(serve: Serve) {
+    let server = TestServer::start(serve);
+    let addr = server.addr();
+    let q = QUESTION;
+    let kinds: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("states_mean", b"{\"question\": ".to_vec(), "malformed JSON"),
+        ("states_mean", b"".to_vec(), "malformed JSON"),
+        ("best5", b"\xff\xfe".to_vec(), "malformed JSON"),
+        ("states_mean", b"[\"question\"]".to_vec(), "JSON object"),
+        ("worst5", b"{}".to_vec(), "missing field \"question\""),
+        ("best5", json!({"question": 7}).to_string().into_bytes(), "must be a string"),
+        ("global_mean", json!({"question": "Who?"}).to_string().into_bytes(), "unknown question"),
+        ("state_mean", json!({"question": q}).to_string().into_bytes(), "missing field \"state\""),
+        (
+            "state_diff_from_mean",
+            json!({"question": q, "state": ["Ohio"]}).to_string().into_bytes(),
+            "must be a string",
+        ),
+        (
+            "state_mean_by_category",
+            json!({"question": q, "state": "Atlantis"}).to_string().into_bytes(),
+            "unknown state",
+        ),
+    ];
+    for (endpoint, body, reason) in kinds {
+        let mut client = connect(addr);
+        let res = client
+            .request("POST", &format!("/api/{endpoint}"), &[("Content-Type", "application/json")], &body)
+            .unwrap_or_else(|e| panic!("POST /api/{endpoint}: {e}"));
+        assert_eq!(res.status, 400, "{endpoint} {body:?}: {}", res.text());
+        assert_eq!(res.header("content-type"), Some("application/json"), "{endpoint}");
+        let answer: Value = serde_json::from_slice(&res.body).unwrap_or_else(|e| panic!("{e}: {}", res.text()));
+        assert_eq!(answer["status"], "error", "{answer}");
+        let text = answer["reason"].as_str().unwrap_or_default();
+        assert!(text.contains(reason), "{endpoint} {body:?}: {text:?} should say {reason:?}");
+    }
+    let mut client = connect(addr);
+    for (method, path, allow) in [("GET", "/api/states_mean", "POST"), ("POST", "/api/jobs", "GET, HEAD")] {
+        let res = client.request(method, path, &[], b"{}").unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert_eq!(res.status, 405, "{method} {path}: {}", res.text());
+        assert_eq!(res.header("allow"), Some(allow), "{method} {path}");
+    }
+    let (status, _) = call(addr, "GET", "/api/no_such_statistic", b"");
+    assert_eq!(status, 404);
+    assert!(listed_jobs(addr).is_empty(), "a refused request made a job");
+    let ok = json!({"question": q, "state": "Ohio"});
+    assert_eq!(submit(&mut client, "state_mean", &ok), "job_id_1");
+    server.stop();
+}
+
+/// Finished results survive a clean restart on the same results directory: `get_results`
+/// answers the same bytes, `/api/jobs` lists them, and new jobs are numbered after them.
+pub fn results_survive_a_restart(serve: Serve) {
+    let dir = tempfile::tempdir().expect("a temporary results folder");
+    let start = || TestServer::start_with(serve, |c| c.results_dir = dir.path().to_path_buf());
+    let inputs = inputs();
+    let first = start();
+    let mut client = connect(first.addr());
+    let ids: Vec<String> = inputs.iter().take(10).map(|(e, b)| submit(&mut client, e, b)).collect();
+    let answers: Vec<Value> = ids.iter().map(|id| wait_done(first.addr(), id)).collect();
+    drop(client);
+    first.stop();
+
+    let second = start();
+    for (id, answer) in ids.iter().zip(&answers) {
+        assert_eq!(&wait_done(second.addr(), id), answer, "{id} after a restart");
+    }
+    assert_eq!(listed_jobs(second.addr()).len(), 10);
+    let (endpoint, body) = &inputs[0];
+    assert_eq!(submit(&mut connect(second.addr()), endpoint, body), "job_id_11", "new ids follow the old ones");
+    second.stop();
+}
+
+/// A server binary running as a child process; dropping it kills it (SIGKILL) and reaps it,
+/// so that no test leaves a server behind, whatever fails.
+pub struct ChildServer {
+    /// The process.
+    child: Child,
+    /// Where it listens, read from its first stdout line.
+    addr: SocketAddr,
+}
+
+impl ChildServer {
+    /// Starts `binary --port 0 --quiet --results-dir <results>` with its working directory and
+    /// stderr file in `scratch`, and waits (bounded) for its `listening on` line.
+    #[track_caller]
+    pub fn start(binary: &Path, results: &Path, scratch: &Path) -> ChildServer {
+        let stderr_path = scratch.join("server-stderr.log");
+        let stderr = File::create(&stderr_path).expect("a stderr file");
+        let mut child = Command::new(binary)
+            .args(["--port", "0", "--quiet", "--results-dir"])
+            .arg(results)
+            .current_dir(scratch)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let (tell, told) = mpsc::channel();
+        // Reads the first line, then drains stdout so the child never blocks on a full pipe;
+        // the thread ends when the child does.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tell.send(lines.next());
+            lines.for_each(drop);
+        });
+        let mut guard = ChildServer { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let line = match told.recv_timeout(START_DEADLINE) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = guard.child.kill();
+                let _ = guard.child.wait();
+                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                panic!("{} printed no address ({other:?}); stderr:\n{stderr}", binary.display());
+            }
+        };
+        guard.addr = line
+            .strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        assert!(guard.addr.ip().is_loopback(), "{line}");
+        guard
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `kill -9`: no shutdown step runs. Waits for the process to be gone.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap the killed server");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        // Already reaped after `kill_9`, in which case both calls fail harmlessly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A job finished before the server was killed with SIGKILL is still there after a new
+/// server starts on the same results directory, and new jobs are numbered after it.
+pub fn result_survives_kill_9(binary: &Path) {
+    let scratch = tempfile::tempdir().expect("a temporary folder");
+    let results = scratch.path().join("results");
+    let first = ChildServer::start(binary, &results, scratch.path());
+    let body = json!({"question": QUESTION, "state": "Ohio"});
+    let mut client = connect(first.addr());
+    let old = submit(&mut client, "state_mean_by_category", &body);
+    let answer = wait_done(first.addr(), &old);
+    drop(client);
+    first.kill_9();
+
+    let second = ChildServer::start(binary, &results, scratch.path());
+    assert_eq!(wait_done(second.addr(), &old), answer, "{old} after kill -9");
+    assert_eq!(listed_jobs(second.addr()), vec![(old.clone(), "done".to_string())]);
+    let new = submit(&mut connect(second.addr()), "global_mean", &json!({"question": QUESTION}));
+    assert_eq!(new, "job_id_2", "the job after {old}");
+    wait_done(second.addr(), &new);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_comparison_catches_wrong_values_and_keys() {
+        let expected = json!({"Ohio": 30.0, "Iowa": {"('Gender', 'Male')": 1.5}});
+        assert!(compare(&json!({"Ohio": 30.009, "Iowa": {"('Gender', 'Male')": 1.5}}), &expected, "").is_ok());
+        assert!(compare(&json!({"Ohio": 30.02, "Iowa": {"('Gender', 'Male')": 1.5}}), &expected, "").is_err());
+        assert!(compare(&json!({"Ohio": 30.0}), &expected, "").is_err());
+        assert!(compare(&json!({"Ohio": 30.0, "Iowa": {"('Gender', 'Female')": 1.5}}), &expected, "").is_err());
+        assert!(compare(&json!({"Ohio": "30.0", "Iowa": {"('Gender', 'Male')": 1.5}}), &expected, "").is_err());
+    }
+
+    #[test]
+    fn the_bundled_cases_are_all_there() {
+        let cases = read_cases(&cases_dir()).unwrap();
+        assert_eq!(cases.len(), 114);
+        assert_eq!(cases.iter().map(|c| &c.endpoint).collect::<BTreeSet<_>>().len(), 9);
+    }
+}
