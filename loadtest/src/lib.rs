@@ -1,0 +1,335 @@
+//! flash-load: the HTTP/1.1 load tester bundled with Flash, hand-written on `mio` like the servers.
+//!
+//! It exists so that every Flash server is measured by an instrument readers can inspect, as accurate
+//! as wrk in closed loop and as honest as wrk2 in open loop, and so that `compare` can drive all the
+//! servers the same way. The layout follows the data:
+//!
+//! - [`request`]: the target and the requests, encoded once before the run;
+//! - [`response`]: response framing (sans-I/O, so it is tested byte by byte);
+//! - `worker`: one thread's event loop, the only hot code;
+//! - [`stats`]: what the workers record and the merged [`LoadResult`];
+//! - [`report`]: the human summary; [`procfs`]: CPU, memory and threads from `/proc`;
+//! - [`findmax`]: the search for the highest rate that meets a latency target;
+//! - [`compare`]: builds, starts and measures every server, and writes the report with charts.
+//!
+//! [`run`] is the whole load generator as a function, so tests and `compare` call it directly and
+//! `main.rs` is only the command line.
+
+pub mod cli;
+pub mod compare;
+pub mod findmax;
+pub mod procfs;
+pub mod report;
+pub mod request;
+pub mod response;
+pub mod stats;
+mod worker;
+
+use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub use request::{InputError, RequestSet, RequestSpec, Target};
+pub use stats::{Errors, LoadResult};
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Where to connect and what `Host` to send.
+    pub target: Target,
+    /// The requests, encoded, with their mix weights.
+    pub requests: RequestSet,
+    /// Concurrent connections, over all threads.
+    pub connections: usize,
+    /// Worker threads, each with its own poller and its share of the connections.
+    pub threads: usize,
+    /// How long to measure (after the warm-up); `None` with a count.
+    pub duration: Option<Duration>,
+    /// How many measured requests to send, with `-n`.
+    pub count: Option<u64>,
+    /// Load applied before measuring, to fill caches and connection pools.
+    pub warmup: Duration,
+    /// How long a request (or a connect) may take before it counts as a timeout.
+    pub timeout: Duration,
+    /// Requests per connection before reconnecting; `Some(1)` is `--no-keepalive`.
+    pub per_conn: Option<u64>,
+    /// Requests in flight per connection.
+    pub pipeline: usize,
+    /// Open loop: requests per second over all connections; `None` is closed loop.
+    pub rate: Option<f64>,
+    /// Connections are opened evenly over this span instead of all at once.
+    pub ramp_up: Duration,
+    /// The server's process id, to report its CPU use next to ours.
+    pub server_pid: Option<u32>,
+    /// Show a live progress line (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl LoadSpec {
+    /// A spec for `GET url` with wrk-like defaults (10 connections, one thread, 10 s), for callers
+    /// that then adjust a few fields.
+    pub fn get(url: &str) -> Result<LoadSpec, InputError> {
+        let target = Target::parse(url)?;
+        let spec = RequestSpec { method: "GET".into(), path: target.path.clone(), body: Vec::new(), weight: 1 };
+        let requests = RequestSet::encode(&target, &[spec], &[], false)?;
+        Ok(LoadSpec {
+            target,
+            requests,
+            connections: 10,
+            threads: 1,
+            duration: Some(Duration::from_secs(10)),
+            count: None,
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(2),
+            per_conn: None,
+            pipeline: 1,
+            rate: None,
+            ramp_up: Duration::ZERO,
+            server_pid: None,
+            progress: false,
+        })
+    }
+
+    /// Checks the combination of settings, naming the flag at fault.
+    pub fn validate(&self) -> Result<(), InputError> {
+        let err = |m: &str| Err(InputError(m.to_string()));
+        if self.connections == 0 {
+            return err("-c/--connections must be at least 1");
+        }
+        if self.threads == 0 || self.threads > self.connections {
+            return err("-t/--threads must be between 1 and the number of connections (-c)");
+        }
+        if self.pipeline == 0 || self.pipeline > 1024 {
+            return err("--pipeline must be between 1 and 1024");
+        }
+        if self.per_conn == Some(0) {
+            return err("--requests-per-conn must be at least 1");
+        }
+        if self.per_conn == Some(1) && self.pipeline > 1 {
+            return err("--pipeline needs keep-alive: it cannot be combined with --no-keepalive");
+        }
+        if self.duration.is_none() && self.count.is_none() {
+            return err("give a duration (-d) or a request count (-n)");
+        }
+        if self.count == Some(0) {
+            return err("-n/--requests must be at least 1");
+        }
+        if self.duration == Some(Duration::ZERO) {
+            return err("-d/--duration must be more than zero");
+        }
+        if self.timeout.is_zero() {
+            return err("--timeout must be more than zero");
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return err("--rate must be a positive number of requests per second");
+            }
+            if rate / (self.connections as f64) > 1e6 {
+                return err("--rate is above a million requests/s per connection; use more connections (-c)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the load and returns the merged result. `stop` ends the run early when set.
+pub fn run(spec: &LoadSpec, stop: &AtomicBool) -> io::Result<LoadResult> {
+    spec.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let start = Instant::now();
+    let measure_start = start + spec.warmup;
+    let deadline = spec.duration.map(|d| measure_start + d);
+    let progress: Vec<AtomicU64> = (0..spec.threads).map(|_| AtomicU64::new(0)).collect();
+    let server_cpu_before = std::cell::Cell::new(None);
+    let bar = progress_bar(spec);
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let parts = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(spec.threads);
+        let mut first_conn = 0;
+        for (index, counter) in progress.iter().enumerate() {
+            let conns = share(spec.connections as u64, spec.threads, index) as usize;
+            let budget = spec.count.map(|n| share(n, spec.threads, index));
+            let plan = worker::Plan {
+                spec,
+                index,
+                first_conn,
+                conns,
+                budget,
+                start,
+                measure_start,
+                deadline,
+                progress: counter,
+                stop,
+            };
+            first_conn += conns;
+            let done = done_tx.clone();
+            let handle =
+                std::thread::Builder::new().name(format!("flash-load-{index}")).spawn_scoped(scope, move || {
+                    let result = worker::run(plan);
+                    let _ = done.send(());
+                    result
+                })?;
+            handles.push(handle);
+        }
+        drop(done_tx);
+        // The main thread only watches: it samples the server's CPU when measuring starts and draws
+        // the progress line, waking on a worker's end or every 100 ms.
+        let mut finished = 0;
+        while finished < spec.threads {
+            let now = Instant::now();
+            if server_cpu_before.get().is_none() && now >= measure_start {
+                server_cpu_before.set(spec.server_pid.and_then(procfs::tree_cpu));
+            }
+            let wait = if now < measure_start {
+                (measure_start - now).min(Duration::from_millis(100))
+            } else {
+                Duration::from_millis(100)
+            };
+            match done_rx.recv_timeout(wait) {
+                Ok(()) => finished += 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if let Some(bar) = &bar {
+                let completed: u64 = progress.iter().map(|p| p.load(Ordering::Relaxed)).sum();
+                update_bar(bar, spec, completed, start, measure_start);
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked"))))
+            .collect::<io::Result<Vec<_>>>()
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let (mut result, _) = stats::merge(parts, measure_start, deadline);
+    result.model = if spec.rate.is_some() { "open".into() } else { "closed".into() };
+    result.rate = spec.rate;
+    result.connections = spec.connections;
+    result.pipeline = spec.pipeline;
+    if let (Some(pid), Some(before)) = (spec.server_pid, server_cpu_before.get()) {
+        if let Some(after) = procfs::tree_cpu(pid) {
+            let seconds = after.saturating_sub(before).as_secs_f64();
+            result.cpu.server_cpu_seconds = Some(seconds);
+            result.cpu.server_cores = Some(seconds / result.seconds);
+            result.cpu.server_max_cores =
+                procfs::process_status(pid).map(|s| s.threads.min(s.cpus_allowed.max(1)).max(1) as f64);
+        }
+    }
+    result.warnings = warnings(&result);
+    Ok(result)
+}
+
+/// The share of `total` for worker `index` of `parts`, spreading the remainder over the first ones.
+fn share(total: u64, parts: usize, index: usize) -> u64 {
+    let parts = parts as u64;
+    total / parts + u64::from((index as u64) < total % parts)
+}
+
+/// The judgements a reader should see: a saturated generator, errors, unfinished requests.
+fn warnings(result: &LoadResult) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let busiest = result.cpu.generator_threads.iter().copied().fold(0.0, f64::max);
+    if busiest >= 0.9 {
+        match (result.cpu.server_cores, result.cpu.server_max_cores) {
+            (Some(used), Some(max)) if used < 0.8 * max => warnings.push(format!(
+                "the load generator is saturated ({:.0}% of a core) while the server is not ({:.2} of {:.0} cores): \
+                 these figures measure flash-load more than the server; add threads (-t) or cores",
+                busiest * 100.0,
+                used,
+                max
+            )),
+            (None, _) => warnings.push(format!(
+                "a load generator thread was {:.0}% busy; pass --server-pid to learn whether the server or the generator is the bottleneck",
+                busiest * 100.0
+            )),
+            _ => {}
+        }
+    }
+    if result.requests == 0 {
+        warnings.push("no response was completed".into());
+    }
+    warnings
+}
+
+/// A progress line, when asked for and stderr is a terminal.
+fn progress_bar(spec: &LoadSpec) -> Option<indicatif::ProgressBar> {
+    if !spec.progress || !io::stderr().is_terminal() {
+        return None;
+    }
+    let (length, template) = match (spec.duration, spec.count) {
+        (Some(d), None) => (d.as_millis() as u64, "{spinner} [{bar:30}] {elapsed_precise} {msg}"),
+        (_, Some(n)) => (n, "{spinner} [{bar:30}] {pos}/{len} {msg}"),
+        (None, None) => (1, "{spinner} {msg}"),
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(Some(length), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
+/// Moves the progress line: time or count, and the running request rate.
+fn update_bar(bar: &indicatif::ProgressBar, spec: &LoadSpec, completed: u64, start: Instant, measure_start: Instant) {
+    let now = Instant::now();
+    if now < measure_start {
+        bar.set_message(format!("warming up ({:.1} s)", (now - start).as_secs_f64()));
+        return;
+    }
+    let elapsed = (now - measure_start).as_secs_f64().max(1e-3);
+    bar.set_message(format!(
+        "{} responses, {} req/s",
+        report::group(completed),
+        report::group((completed as f64 / elapsed) as u64)
+    ));
+    if spec.count.is_some() {
+        bar.set_position(completed);
+    } else {
+        bar.set_position((elapsed * 1000.0) as u64);
+    }
+}
+
+/// Parses a duration such as `10s`, `250ms`, `2m`, `1.5s` or `3` (seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 10s, 250ms or 2m"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_shares() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 parsecs").is_err());
+        assert_eq!((0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(), vec![4, 3, 3]);
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let mut spec = LoadSpec::get("http://127.0.0.1:1/").unwrap();
+        spec.threads = 20;
+        assert!(spec.validate().unwrap_err().0.contains("--threads"));
+        spec.threads = 1;
+        spec.per_conn = Some(1);
+        spec.pipeline = 4;
+        assert!(spec.validate().unwrap_err().0.contains("--pipeline"));
+    }
+}

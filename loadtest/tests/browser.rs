@@ -1,0 +1,148 @@
+//! The comparison report in a real browser: real measurements (short runs against a test server)
+//! go through the same summary and rendering as `compare`, and headless Chromium loads the page.
+//! The page's own script counts the charts that were laid out with a size and marks; the test reads
+//! that count from the DOM Chromium dumps. Chromium is required (CI installs Debian's `chromium`):
+//! without it the test fails and says how to install it, rather than passing without looking.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Behaviour, TestServer};
+use flash_load::compare::{self, CompareReport, ServerReport, SCENARIOS};
+use flash_load::{run, LoadSpec};
+
+/// Finds the Chromium binary Debian installs.
+fn chromium() -> PathBuf {
+    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+            let path = Path::new(dir).join(candidate);
+            if path.is_file() {
+                return path;
+            }
+        }
+    }
+    panic!("this test needs a headless browser: run `apt-get install -y chromium` (CI's .ci/run installs it)");
+}
+
+/// A private temporary folder, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("flash-load-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs Chromium with `--dump-dom` on a file and returns the DOM, within a minute.
+fn dump_dom(page: &Path, profile: &Path) -> String {
+    let child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(90)) {
+        Ok(output) => String::from_utf8_lossy(&output.expect("chromium ran").stdout).into_owned(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("chromium did not finish within 90 s");
+        }
+    }
+}
+
+/// A cell made from two real short runs against the test server.
+fn measured_cell(url: &str, scenario: &compare::Scenario, connections: usize) -> compare::Cell {
+    let mut spec = LoadSpec::get(url).unwrap();
+    spec.connections = connections;
+    spec.duration = Some(Duration::from_secs(10));
+    spec.count = Some(400);
+    let results: Vec<_> = (0..2).map(|_| run(&spec, &AtomicBool::new(false)).unwrap()).collect();
+    let mut cell = compare::summarize(scenario, &results);
+    cell.peak_rss_kib = Some(1024 * connections as u64);
+    cell.peak_threads = Some(connections as u64);
+    cell
+}
+
+#[test]
+fn the_report_renders_its_charts_in_chromium() {
+    let browser = chromium(); // fail first, and clearly, when the browser is missing
+    assert!(browser.is_file());
+    let server = TestServer::start(Behaviour::Answer);
+    let scenarios = &SCENARIOS[..2];
+    let servers = ["fast", "slow"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ServerReport {
+            name: name.to_string(),
+            kind: "flash".into(),
+            cells: scenarios.iter().map(|s| measured_cell(&server.url(), s, 2 + 2 * i)).collect(),
+        })
+        .collect();
+    let report = CompareReport {
+        command: vec!["flash-load".into(), "compare".into()],
+        version: "test".into(),
+        runs: 2,
+        duration_s: 1.0,
+        scenarios: scenarios.iter().map(|s| (s.name.to_string(), s.about.to_string())).collect(),
+        servers,
+        ..CompareReport::default()
+    };
+    let out = TempDir::new("report");
+    let (json, page) = compare::write_report(&report, &out.0).unwrap();
+    let back: CompareReport = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    // serde_json's float parsing may differ in the last bit, so figures are compared closely.
+    assert_eq!(back.servers.len(), report.servers.len(), "results.json holds every server");
+    for (a, b) in back.servers.iter().zip(&report.servers) {
+        assert_eq!((&a.name, a.cells.len()), (&b.name, b.cells.len()));
+        for (x, y) in a.cells.iter().zip(&b.cells) {
+            assert!((x.median.rps - y.median.rps).abs() <= 1e-6 * y.median.rps.max(1.0));
+            assert_eq!(x.spectrum.len(), y.spectrum.len());
+        }
+    }
+
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "the page loads nothing from the network");
+    let profile = TempDir::new("chromium-profile");
+    let dom = dump_dom(&page, &profile.0);
+    // One throughput chart, one latency chart per scenario, one memory chart.
+    let expected = 1 + scenarios.len() + 1;
+    assert!(
+        dom.contains(&format!("data-charts-rendered=\"{expected}\"")),
+        "chromium should lay out {expected} charts; the page says: {:?}",
+        dom.split("data-charts-rendered=").nth(1).map(|s| &s[..s.len().min(8)])
+    );
+    assert!(dom.matches("<svg").count() >= expected);
+    assert!(dom.contains("<polyline"), "latency curves are drawn as polylines");
+    assert!(dom.contains("<rect"), "throughput bars are drawn as rectangles");
+    assert!(dom.contains("fast") && dom.contains("slow"));
+}
