@@ -23,7 +23,7 @@ pub struct Config {
     #[arg(long, short, env = "PORT", default_value_t = 8080)]
     pub port: u16,
     /// Folder served as static files [default: the bundled www/].
-    #[arg(long, env = "FLASH_DOCROOT")]
+    #[arg(long, env = "FLASH_DOCROOT", value_parser = existing_dir)]
     pub docroot: Option<PathBuf>,
     /// Worker threads, for the servers that have them [default: the number of cores].
     #[arg(long, short = 't', env = "TP_NUM_OF_THREADS")]
@@ -60,7 +60,7 @@ pub struct Config {
     #[arg(long, default_value_t = 128, help_heading = "Model options")]
     pub queue: usize,
     /// 02: folder of CGI scripts served under /cgi-bin/ [default: the bundled cgi-bin/].
-    #[arg(long, env = "FLASH_CGI_DIR", help_heading = "Model options")]
+    #[arg(long, env = "FLASH_CGI_DIR", value_parser = existing_dir, help_heading = "Model options")]
     pub cgi_dir: Option<PathBuf>,
     /// 02: a CGI script running longer than this is killed and answered with 504.
     #[arg(long, default_value = "30s", value_parser = parse_duration, help_heading = "Model options")]
@@ -123,6 +123,17 @@ pub fn bundled(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
 }
 
+/// Accepts a folder that exists, so that a mistyped `--docroot` or `--cgi-dir` is reported by
+/// the command line (naming the flag) before the server says it is listening, not as a 404 later.
+pub fn existing_dir(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(path),
+        Ok(_) => Err(format!("`{s}` is not a folder")),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
+}
+
 /// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -165,5 +176,14 @@ mod tests {
         assert!(parse_duration("2h").is_err());
         assert_eq!(parse_bytes("8MiB"), Ok(8 << 20));
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn folders_must_exist() {
+        let err = Config::try_parse_from(["flash", "--cgi-dir", "/no/such/folder"]).unwrap_err().to_string();
+        assert!(err.contains("--cgi-dir") && err.contains("/no/such/folder"), "{err}");
+        let err = Config::try_parse_from(["flash", "--docroot", "/etc/hostname"]).unwrap_err().to_string();
+        assert!(err.contains("--docroot") && err.contains("not a folder"), "{err}");
+        assert!(Config::try_parse_from(["flash", "--docroot", "/tmp"]).is_ok());
     }
 }

@@ -65,3 +65,17 @@ fn the_binary_runs_scripts_logs_their_stderr_and_stops_on_sigterm() {
     server.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
     assert!(log.contains("note from the script"), "the script's stderr is not in the error log: {log:?}");
 }
+
+#[test]
+fn a_missing_cgi_dir_is_refused_before_listening() {
+    // `output` waits for the exit: the server must refuse at once, never start serving.
+    let out = Command::new(env!("CARGO_BIN_EXE_flash-02-fork-exec-cgi"))
+        .args(["--port", "0", "--quiet", "--cgi-dir", "/no/such/cgi-bin"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a bad --cgi-dir was accepted");
+    assert!(!stdout.contains("listening"), "it said it was listening: {stdout:?}");
+    assert!(stderr.contains("--cgi-dir") && stderr.contains("/no/such/cgi-bin"), "unclear error: {stderr:?}");
+}
