@@ -6,16 +6,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::findmax::{self, Slo};
 use crate::request::{parse_mix, RequestSet, RequestSpec, Target};
 use crate::stats::LoadResult;
-use crate::{compare, parse_duration, report, InputError, LoadSpec};
+use crate::{compare, parse_duration, report, InputError, Interrupt, LoadSpec};
 
 /// The whole command line.
 #[derive(Debug, Parser)]
@@ -23,6 +22,9 @@ use crate::{compare, parse_duration, report, InputError, LoadSpec};
     name = "flash-load",
     version,
     about = "An HTTP/1.1 load tester on mio: closed loop like wrk, open loop like wrk2, and `compare` for the Flash servers.",
+    after_help = "Ctrl-C (or SIGTERM) stops sending and prints the report of what was measured, with the \
+                  requests then in flight, and writes --json; the exit code is then 130 (143 for SIGTERM). \
+                  A second Ctrl-C quits at once.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -189,15 +191,27 @@ struct FindMaxJson {
     steps: Vec<(Option<f64>, bool, f64, f64)>,
 }
 
-/// Runs the program; returns the process exit code.
+/// Runs the program; returns the process exit code: 0, 1 on an error, or 128 + the signal's number
+/// when SIGINT or SIGTERM stopped it early (after the partial report was printed and written).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command().mut_subcommand("compare", |c| c.after_help(compare::help_text()));
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let interrupt = match Interrupt::install() {
+        Ok(interrupt) => interrupt,
+        Err(e) => {
+            eprintln!("flash-load: cannot catch SIGINT/SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = match cli.command {
-        Some(Command::Compare(args)) => compare::main(&args),
-        None => load_main(&cli.load),
+        Some(Command::Compare(args)) => compare::main(&args, &interrupt),
+        None => load_main(&cli.load, &interrupt),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => interrupt.exit_code().map_or(ExitCode::SUCCESS, ExitCode::from),
         Err(message) => {
             eprintln!("flash-load: {message}");
             ExitCode::FAILURE
@@ -206,14 +220,14 @@ pub fn main() -> ExitCode {
 }
 
 /// `flash-load URL ...`.
-fn load_main(args: &LoadArgs) -> Result<(), String> {
+fn load_main(args: &LoadArgs, interrupt: &Interrupt) -> Result<(), String> {
     let spec = args.to_spec().map_err(|e| e.to_string())?;
-    let stop = AtomicBool::new(false);
+    let stop = interrupt.flag();
     let mut shown = spec.clone();
     let (result, find_max) = if args.find_max_rate {
         let slo_text = args.slo.clone().unwrap_or_default();
         let slo = Slo::parse(&slo_text)?;
-        let (best, steps) = findmax::find_max_rate(&spec, slo, &stop, |step| {
+        let (best, steps) = findmax::find_max_rate(&spec, slo, stop, |step| {
             let label =
                 step.rate.map_or("closed-loop peak".to_string(), |r| format!("rate {}", report::group(r as u64)));
             eprintln!(
@@ -248,7 +262,7 @@ fn load_main(args: &LoadArgs) -> Result<(), String> {
         };
         (result, Some(json))
     } else {
-        (crate::run(&spec, &stop).map_err(|e| e.to_string())?, None)
+        (crate::run(&spec, stop).map_err(|e| e.to_string())?, None)
     };
     print!("{}", report::summary(&shown, &result));
     if let Some(path) = &args.json {

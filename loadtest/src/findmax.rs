@@ -71,6 +71,9 @@ pub fn find_max_rate(
     let step = Step { rate: None, passed: false, result: peak };
     on_step(&step);
     steps.push(step);
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok((None, steps));
+    }
     let (mut low, mut high) = (0.0_f64, upper * 1.05);
     let mut best = None;
     for _ in 0..8 {

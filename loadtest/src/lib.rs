@@ -10,6 +10,7 @@
 //! - [`stats`]: what the workers record and the merged [`LoadResult`];
 //! - [`report`]: the human summary; [`procfs`]: CPU, memory and threads from `/proc`;
 //! - [`findmax`]: the search for the highest rate that meets a latency target;
+//! - [`interrupt`]: Ctrl-C and SIGTERM stop a run (or `compare`) with a report;
 //! - [`compare`]: builds, starts and measures every server, and writes the report with charts.
 //!
 //! [`run`] is the whole load generator as a function, so tests and `compare` call it directly and
@@ -18,6 +19,7 @@
 pub mod cli;
 pub mod compare;
 pub mod findmax;
+pub mod interrupt;
 pub mod procfs;
 pub mod report;
 pub mod request;
@@ -30,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub use interrupt::Interrupt;
 pub use request::{InputError, RequestSet, RequestSpec, Target};
 pub use stats::{Errors, LoadResult};
 

@@ -87,6 +87,9 @@ pub fn summary(spec: &LoadSpec, r: &LoadResult) -> String {
         spec.target.host,
         spec.target.path
     );
+    if r.interrupted {
+        let _ = writeln!(s, "  stopped    early, by a signal: the figures cover the {:.2} s measured", r.seconds);
+    }
     let _ = writeln!(
         s,
         "  requests   {} in {:.2} s = {} req/s, {}/s read",
@@ -130,7 +133,12 @@ pub fn summary(spec: &LoadSpec, r: &LoadResult) -> String {
             group(e.malformed)
         );
     }
-    let _ = write!(s, "  unfinished {} in flight at the deadline (not counted", group(r.in_flight_at_deadline));
+    let _ = write!(
+        s,
+        "  unfinished {} in flight {} (not counted",
+        group(r.in_flight_at_deadline),
+        if r.interrupted { "when stopped" } else { "at the deadline" }
+    );
     if r.oldest_in_flight_us >= 1000.0 {
         let _ = write!(s, "; the oldest had waited {}", latency(r.oldest_in_flight_us));
     }

@@ -111,6 +111,8 @@ pub struct ThreadStats {
     pub cpu: Option<Duration>,
     /// When this worker stopped.
     pub ended: Instant,
+    /// Whether it stopped early because a stop was asked for (Ctrl-C), before its deadline or count.
+    pub interrupted: bool,
 }
 
 impl ThreadStats {
@@ -130,6 +132,7 @@ impl ThreadStats {
             unsent_at_deadline: 0,
             cpu: None,
             ended: now,
+            interrupted: false,
         }
     }
 
@@ -315,6 +318,9 @@ pub struct LoadResult {
     pub cpu: CpuUse,
     /// Things the reader should know, such as a saturated load generator.
     pub warnings: Vec<String>,
+    /// Whether the run was stopped early (Ctrl-C, SIGTERM): the figures cover `seconds` only.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Merges the workers' statistics into the result.
@@ -331,7 +337,9 @@ pub fn merge(
     let mut ended = measure_start;
     let mut oldest = Duration::ZERO;
     let mut cpu = Vec::new();
+    let mut interrupted = false;
     for part in &parts {
+        interrupted |= part.interrupted;
         histogram.add(&part.histogram).expect("histograms share bounds");
         for (i, s) in part.seconds.iter().enumerate() {
             if i >= seconds.len() {
@@ -391,6 +399,7 @@ pub fn merge(
         timeline,
         cpu: CpuUse { generator_threads, ..CpuUse::default() },
         warnings: Vec::new(),
+        interrupted,
     };
     (result, histogram)
 }

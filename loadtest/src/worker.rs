@@ -7,13 +7,18 @@
 //! capacity from the start, and the only per-connection buffer that grows is the one that keeps a
 //! response head split across two reads (rare, and its capacity is kept).
 //!
-//! Each round of events has two phases, as in wrk: first every readable connection is read and
-//! its responses framed, then every connection whose batch is complete writes its next one. Reads
-//! and writes are each done back to back, and a request's clock starts when it is written, not
-//! while other connections are still being read. Time is read once per read (the completion time
-//! of every response in it) and once per write (the send time of the whole batch): about 20 ns
-//! each, where reading it once per `poll` round would be wrong by the time spent on the other
-//! connections of the round, and reading it per response would add nothing but cost.
+//! A connection that has read the last answer of its batch writes its next batch at once, inside
+//! the handling of that same event. Nothing then passes off the clock between an answer and the
+//! next request, so in closed loop the server sees all the concurrency asked for and, without
+//! pipelining, the mean latency equals connections / throughput (Little's law), a check anyone can
+//! make on the report. A
+//! loop that reads every ready socket first and writes afterwards holds each answered connection
+//! back by the rest of the read phase: time on no request's clock, which lowers the load the
+//! server sees, and its latency with it. Time is read once per read (the completion time of every
+//! response in it) and once per write (the send time of the whole batch), so a request's clock runs
+//! from its `write` to the `read` that completes it: about 20 ns per clock read, where reading it
+//! once per `poll` round would be wrong by the time spent on the other connections of the round,
+//! and reading it per response would add nothing.
 //!
 //! Two load models share the loop. Closed loop (wrk): a connection sends its next batch of
 //! `--pipeline` requests as soon as the previous batch is answered. Open loop (wrk2): each connection has a schedule, one request every
@@ -162,9 +167,6 @@ struct Worker<'a> {
     outstanding: usize,
     /// False once the deadline passed or the budget ran out: no more requests start.
     sending: bool,
-    /// Connections whose responses were read in this round of events and that may send again;
-    /// they write after all reads (capacity = connections, so pushing never allocates).
-    ready: Vec<usize>,
 }
 
 /// Runs one worker to completion and returns what it measured.
@@ -204,7 +206,6 @@ pub(crate) fn run(plan: Plan<'_>) -> io::Result<ThreadStats> {
         interval,
         outstanding: 0,
         sending: true,
-        ready: Vec::with_capacity(plan.conns),
         plan,
     };
     worker.event_loop()?;
@@ -230,7 +231,11 @@ impl Worker<'_> {
             if cpu_at_start.is_none() && now >= self.plan.measure_start {
                 cpu_at_start = procfs::thread_cpu();
             }
-            if self.plan.deadline.is_some_and(|d| now >= d) || self.plan.stop.load(Ordering::Relaxed) {
+            if self.plan.deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            if self.plan.stop.load(Ordering::Relaxed) {
+                self.stats.interrupted = true;
                 break;
             }
             if !self.sending && self.outstanding == 0 {
@@ -261,13 +266,6 @@ impl Worker<'_> {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 self.on_event(event.token().0, readable, event.is_writable());
             }
-            // The write phase: every connection that finished its batch sends the next one, each
-            // stamped with the time just before its own write.
-            let mut ready = std::mem::take(&mut self.ready);
-            for idx in ready.drain(..) {
-                self.fill(idx, Instant::now());
-            }
-            self.ready = ready;
         }
         let end = Instant::now();
         self.stats.ended = self.plan.deadline.map_or(end, |d| d.min(end));
@@ -278,14 +276,16 @@ impl Worker<'_> {
             self.stats.oldest_in_flight =
                 self.stats.oldest_in_flight.max(self.stats.ended.saturating_duration_since(request.sent));
         }
-        if let (Some(interval), Some(deadline)) = (self.interval, self.plan.deadline) {
+        if let Some(interval) = self.interval.filter(|_| self.plan.deadline.is_some()) {
+            // Due before the end of the window, which is the deadline or, when stopped early, now.
+            let end = self.stats.ended;
             self.stats.unsent_at_deadline = self
                 .conns
                 .iter()
-                .filter(|c| c.next_due < deadline)
+                .filter(|c| c.next_due < end && self.plan.measure_start < end)
                 .map(|c| {
                     let from = c.next_due.max(self.plan.measure_start);
-                    1 + (deadline.saturating_duration_since(from).as_nanos() / interval.as_nanos().max(1)) as u64
+                    1 + (end.saturating_duration_since(from).as_nanos() / interval.as_nanos().max(1)) as u64
                 })
                 .sum();
         }
@@ -391,8 +391,8 @@ impl Worker<'_> {
         self.fill(idx, now);
     }
 
-    /// Reads everything available and frames the responses; a connection that may send again is
-    /// queued for the write phase.
+    /// Reads everything available, frames the responses, and sends what the connection may send
+    /// next right away.
     fn read(&mut self, idx: usize) {
         let mut now = Instant::now();
         loop {
@@ -455,7 +455,9 @@ impl Worker<'_> {
         if limit_reached && conn.inflight.is_empty() {
             self.recycle(idx, now);
         } else {
-            self.ready.push(idx);
+            // The send time is read again: framing and recording took time that is not the
+            // next request's.
+            self.fill(idx, Instant::now());
         }
     }
 

@@ -9,7 +9,11 @@
 //!
 //! One run is never the whole story: each figure is the median of the runs, the spread (min to max)
 //! is kept, and the report says which differences are larger than the spread and which are noise.
-//! A server that falls over is reported as such and the comparison goes on.
+//! A server that falls over is reported as such and the comparison goes on; a model that turns
+//! clients away by design (a bounded pool answering 503 to the 10,000 idle connections, a
+//! sequential server held by the first of them) is reported as reaching its limit, which is a
+//! lesson, not a crash. Ctrl-C stops the current run, stops the server, and writes the report of
+//! what was measured, the rest marked as not run.
 
 mod html;
 mod output;
@@ -17,15 +21,16 @@ pub mod server;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::report::group;
 use crate::request::{RequestSet, RequestSpec, Target};
 use crate::stats::{LoadResult, Quantile};
-use crate::{procfs, report, LoadSpec};
+use crate::{procfs, report, Interrupt, LoadSpec};
 
 pub use html::render as render_html;
 pub use output::{markdown, verdicts};
@@ -43,13 +48,13 @@ pub struct CompareArgs {
     /// Scenarios to run (default all): hello, hello-close, pipelined, slow-mix, cpu, idle-10k, static.
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
-    /// Measured seconds per run.
+    /// Measured time per run, such as 1s or 500ms.
     #[arg(long, default_value = "1s", value_parser = crate::parse_duration)]
     pub duration: Duration,
     /// Warm-up before each run.
     #[arg(long, default_value = "200ms", value_parser = crate::parse_duration)]
     pub warmup: Duration,
-    /// Runs per server and scenario; figures are medians.
+    /// Runs per server and scenario; figures are medians, and the spread says which differences count.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
     /// Put the servers and the load generator on separate CPUs (taskset).
@@ -101,6 +106,30 @@ pub const SCENARIOS: [Scenario; 7] = [
     },
     Scenario { name: "static", about: "GET of a 64 KiB file, 64 keep-alive connections", flash_only: true },
 ];
+
+/// The end of `compare --help`: what it does, the scenarios, the statuses, and Ctrl-C, built from
+/// the scenario table so that the help cannot drift from it.
+pub fn help_text() -> String {
+    let mut text = String::from(
+        "Each server in servers/ is built (release), then for each scenario started afresh on a free port, \
+         measured --runs times and stopped with SIGTERM (expect a few minutes for all servers with the defaults). \
+         The Markdown table (medians over the runs, the spread of req/s, p50/p99/p99.9, errors, the \
+         server's peak RSS, threads and CPU seconds, a status and notes) goes to stdout; results.json and \
+         index.html (charts, works offline) go to --out, and their paths are printed last.\n\nScenarios:\n",
+    );
+    for scenario in &SCENARIOS {
+        text.push_str(&format!("  {:<12} {}\n", scenario.name, scenario.about));
+    }
+    text.push_str(
+        "\nStatus: ok; errors (failed requests or 4xx/5xx answers; the note counts them); limit (the model \
+         turned clients away or could not serve them while 10,000 idle connections were held, as it is built \
+         to: a lesson, not a crash; the note says how many it held); failed (the server died, did not start, \
+         or answered nothing); skipped (a peer lacks Flash's routes, or Ctrl-C came first).\n\n\
+         Ctrl-C (or SIGTERM) stops the current run, stops the server and writes the partial report; the exit \
+         code is then 130 (143 for SIGTERM). A second Ctrl-C quits at once.",
+    );
+    text
+}
 
 /// Idle connections held open in `idle-10k`.
 const IDLE_CONNECTIONS: usize = 10_000;
@@ -231,10 +260,14 @@ pub struct CompareReport {
     pub scenarios: Vec<(String, String)>,
     /// The servers measured.
     pub servers: Vec<ServerReport>,
+    /// Whether a signal stopped the comparison early (the cells not reached say so).
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
-/// Runs the comparison from the command line.
-pub fn main(args: &CompareArgs) -> Result<(), String> {
+/// Runs the comparison from the command line; `interrupt` (Ctrl-C) ends it early with a partial
+/// report.
+pub fn main(args: &CompareArgs, interrupt: &Interrupt) -> Result<(), String> {
     if let Some(path) = &args.from_json {
         let text = std::fs::read_to_string(path).map_err(|e| format!("--from-json {}: {e}", path.display()))?;
         let report: CompareReport = serde_json::from_str(&text)
@@ -283,7 +316,13 @@ pub fn main(args: &CompareArgs) -> Result<(), String> {
     if let (Some(ws), false) = (&workspace, args.no_build || servers.is_empty()) {
         let packages: Vec<&str> = servers.iter().map(|s| s.package.as_str()).collect();
         eprintln!("building {} (profile {})", packages.join(", "), args.cargo_profile);
-        server::build(ws, &packages, &args.cargo_profile)?;
+        server::build(ws, &packages, &args.cargo_profile).map_err(|e| {
+            if interrupt.requested() {
+                "stopped by a signal during the build; nothing was measured".to_string()
+            } else {
+                e
+            }
+        })?;
     }
     let server_threads = args.server_threads.unwrap_or(if args.pin { (cpus - 1).max(1) } else { cpus });
     let docroot = Docroot::create()?;
@@ -297,6 +336,7 @@ pub fn main(args: &CompareArgs) -> Result<(), String> {
         pinned: args.pin,
         scenarios: scenarios.iter().map(|s| (s.name.to_string(), s.about.to_string())).collect(),
         servers: Vec::new(),
+        interrupted: false,
     };
     let settings = Settings { duration: args.duration, warmup: args.warmup, runs: args.runs, threads: args.threads };
     for dir in &servers {
@@ -315,7 +355,13 @@ pub fn main(args: &CompareArgs) -> Result<(), String> {
             cpus: server_cpus.clone(),
         };
         let cells = if launch.binary.is_file() {
-            scenarios.iter().map(|scenario| measure_started(&dir.name, &launch, scenario, &settings)).collect()
+            scenarios
+                .iter()
+                .map(|scenario| match interrupt.requested() {
+                    true => not_run(scenario),
+                    false => measure_started(&dir.name, &launch, scenario, &settings, interrupt),
+                })
+                .collect()
         } else {
             let why = format!("no binary at {} (build it, or drop --no-build)", launch.binary.display());
             eprintln!("{}: {why}", dir.name);
@@ -324,13 +370,20 @@ pub fn main(args: &CompareArgs) -> Result<(), String> {
         report.servers.push(ServerReport { name: dir.name.clone(), kind: "flash".into(), cells });
     }
     for (name, addr) in &peers {
-        let cells = scenarios.iter().map(|scenario| measure_peer(name, *addr, scenario, &settings)).collect();
+        let cells = scenarios
+            .iter()
+            .map(|scenario| match interrupt.requested() {
+                true => not_run(scenario),
+                false => measure_peer(name, *addr, scenario, &settings, interrupt),
+            })
+            .collect();
         report.servers.push(ServerReport { name: name.clone(), kind: "peer".into(), cells });
     }
     let out = match &args.out {
         Some(dir) => dir.clone(),
         None => server::target_dir(workspace.as_deref().unwrap_or(&cwd)).join("flash-report"),
     };
+    report.interrupted = interrupt.requested();
     let (json, page) = write_report(&report, &out)?;
     println!("{}", markdown(&report));
     println!("results: {}\nreport:  {}", json.display(), page.display());
@@ -388,8 +441,14 @@ fn parse_peer(text: &str) -> Result<(String, SocketAddr), String> {
 }
 
 /// Starts the server, measures one scenario, stops it.
-fn measure_started(name: &str, launch: &server::Launch, scenario: &Scenario, settings: &Settings) -> Cell {
-    let mut running = match server::start(launch) {
+fn measure_started(
+    name: &str,
+    launch: &server::Launch,
+    scenario: &Scenario,
+    settings: &Settings,
+    interrupt: &Interrupt,
+) -> Cell {
+    let mut running = match server::start(launch, interrupt) {
         Ok(running) => running,
         Err(why) => {
             eprintln!("{name} {}: {why}", scenario.name);
@@ -397,11 +456,12 @@ fn measure_started(name: &str, launch: &server::Launch, scenario: &Scenario, set
         }
     };
     let pid = running.pid();
+    eprintln!("{name:>20} {:<12} server pid {pid} at {}", scenario.name, running.addr);
     // The start-up peak (building the site, loading data) is not the scenario's: reset the
     // kernel's high-water mark so that VmHWM measures this scenario alone.
     procfs::reset_peak_rss(pid);
     let sampler = server::Sampler::start(pid);
-    let mut cell = measure(name, running.addr, Some(pid), scenario, settings);
+    let mut cell = measure(name, running.addr, Some(pid), scenario, settings, interrupt);
     cell.peak_threads = Some(sampler.finish());
     cell.peak_rss_kib = procfs::process_status(pid).map(|s| s.peak_rss_kib);
     if let Some(why) = running.exited() {
@@ -414,7 +474,7 @@ fn measure_started(name: &str, launch: &server::Launch, scenario: &Scenario, set
 }
 
 /// Measures a running peer (no process figures).
-fn measure_peer(name: &str, addr: SocketAddr, scenario: &Scenario, settings: &Settings) -> Cell {
+fn measure_peer(name: &str, addr: SocketAddr, scenario: &Scenario, settings: &Settings, interrupt: &Interrupt) -> Cell {
     if scenario.flash_only {
         return Cell {
             scenario: scenario.name.into(),
@@ -423,27 +483,36 @@ fn measure_peer(name: &str, addr: SocketAddr, scenario: &Scenario, settings: &Se
             ..Cell::default()
         };
     }
-    measure(name, addr, None, scenario, settings)
+    measure(name, addr, None, scenario, settings, interrupt)
 }
 
 /// Runs one scenario `runs` times against `addr` and summarizes.
-fn measure(name: &str, addr: SocketAddr, pid: Option<u32>, scenario: &Scenario, settings: &Settings) -> Cell {
+fn measure(
+    name: &str,
+    addr: SocketAddr,
+    pid: Option<u32>,
+    scenario: &Scenario,
+    settings: &Settings,
+    interrupt: &Interrupt,
+) -> Cell {
     let spec = match scenario_spec(scenario, addr, settings, pid) {
         Ok(spec) => spec,
         Err(e) => return failed(scenario, e),
     };
     let mut results = Vec::new();
-    let mut idle_notes = Vec::new();
-    let stop = AtomicBool::new(false);
+    let mut censuses = Vec::new();
     for run in 0..settings.runs {
-        let idle = if scenario.name == "idle-10k" { Some(open_idle(addr, IDLE_CONNECTIONS)) } else { None };
-        let result = match crate::run(&spec, &stop) {
+        if interrupt.requested() {
+            break;
+        }
+        let idle =
+            if scenario.name == "idle-10k" { Some(open_idle(addr, IDLE_CONNECTIONS, interrupt.flag())) } else { None };
+        let result = match crate::run(&spec, interrupt.flag()) {
             Ok(result) => result,
             Err(e) => return failed(scenario, format!("load generator error: {e}")),
         };
         if let Some(idle) = idle {
-            let still = idle.iter().filter(|s| still_open(s)).count();
-            idle_notes.push(format!("{still}/{IDLE_CONNECTIONS}"));
+            censuses.push(IdleCensus::take(&idle));
         }
         eprintln!(
             "{name:>20} {:<12} run {}/{}: {:>10} req/s, p99 {}, {} errors",
@@ -460,10 +529,35 @@ fn measure(name: &str, addr: SocketAddr, pid: Option<u32>, scenario: &Scenario, 
             break;
         }
     }
+    let stopped_at = results.iter().position(|r| r.interrupted);
+    if stopped_at.is_some() && results.iter().all(|r| r.requests == 0) {
+        return not_run(scenario);
+    }
     let mut cell = summarize(scenario, &results);
     let mut extra = Vec::new();
-    if !idle_notes.is_empty() {
-        extra.push(format!("idle connections still open after each run: {}", idle_notes.join(", ")));
+    if let Some(i) = stopped_at {
+        extra.push(format!(
+            "stopped by a signal during run {} of {} (it covers {:.2} s)",
+            i + 1,
+            settings.runs,
+            results[i].seconds
+        ));
+    }
+    if let Some(census) = censuses.first() {
+        let mut text = census.describe();
+        if censuses.len() > 1 {
+            let held: Vec<String> = censuses.iter().map(|c| group(c.open as u64)).collect();
+            text.push_str(&format!(" (still open after each run: {})", held.join(", ")));
+        }
+        // The model turning clients away (or serving one and queueing the rest) is what this
+        // scenario exists to show; only a server that died is a failure.
+        let died = pid.is_some_and(|p| procfs::process_status(p).is_none());
+        if !died && cell.status != "ok" {
+            cell.status = "limit".into();
+            text.push_str("; the model's limit, not a crash");
+        }
+        // First in the note: it is what this scenario is about.
+        cell.note = if cell.note.is_empty() { text } else { format!("{text}; {}", cell.note) };
     }
     // When the generator was the bottleneck the cell measures flash-load, and the reader must know.
     if let Some(warning) = results.iter().flat_map(|r| &r.warnings).find(|w| w.contains("saturated")) {
@@ -497,6 +591,13 @@ pub fn summarize(scenario: &Scenario, results: &[LoadResult]) -> Cell {
     let spectrum = order.get(order.len() / 2).map(|&i| results[i].spectrum.clone()).unwrap_or_default();
     let total_requests: u64 = results.iter().map(|r| r.requests).sum();
     let total_errors: u64 = runs.iter().map(|r| r.errors).sum();
+    // Answers with a 4xx or 5xx status (a 503 from a full server) are counted in req/s like any
+    // answer, so the reader must be told what share they were.
+    let mut refusals: std::collections::BTreeMap<u16, u64> = std::collections::BTreeMap::new();
+    for (code, n) in results.iter().flat_map(|r| &r.status).filter(|(code, _)| **code >= 400) {
+        *refusals.entry(*code).or_default() += n;
+    }
+    let refused: u64 = refusals.values().sum();
     let (status, note) = if total_requests == 0 {
         ("failed", "no request was answered".to_string())
     } else if median_figures.rps == 0.0 {
@@ -513,10 +614,20 @@ pub fn summarize(scenario: &Scenario, results: &[LoadResult]) -> Cell {
                 e.connect, e.reset, e.closed, e.timeout, e.malformed
             ),
         )
+    } else if refused > 0 {
+        ("errors", String::new())
     } else {
         ("ok", String::new())
     };
     let mut notes: Vec<String> = if note.is_empty() { Vec::new() } else { vec![note] };
+    if refused > 0 {
+        let codes: Vec<String> = refusals.iter().map(|(code, n)| format!("{code}: {}", group(*n))).collect();
+        notes.push(format!(
+            "{:.0}% of the answers were errors ({})",
+            refused as f64 / total_requests as f64 * 100.0,
+            codes.join(", ")
+        ));
+    }
     // Closed-loop percentiles only cover answered requests; a server that leaves some connections
     // waiting (a sequential one) looks fast unless the waiting is said.
     let oldest = median_figures.oldest_in_flight_us;
@@ -547,6 +658,16 @@ pub fn summarize(scenario: &Scenario, results: &[LoadResult]) -> Cell {
 /// A cell for a scenario that could not run.
 fn failed(scenario: &Scenario, why: String) -> Cell {
     Cell { scenario: scenario.name.into(), status: "failed".into(), note: why, ..Cell::default() }
+}
+
+/// A cell for a scenario a signal kept from running.
+fn not_run(scenario: &Scenario) -> Cell {
+    Cell {
+        scenario: scenario.name.into(),
+        status: "skipped".into(),
+        note: "not run: the comparison was stopped by a signal".into(),
+        ..Cell::default()
+    }
 }
 
 /// The median (mean of the middle two for an even count); 0 when empty.
@@ -604,12 +725,13 @@ pub fn scenario_spec(
 }
 
 /// Opens up to `n` idle connections; stops early when the server stops accepting (three connects
-/// in a row time out), since a full accept queue makes every further attempt wait.
-fn open_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+/// in a row time out), since a full accept queue makes every further attempt wait, or when `stop`
+/// is set.
+fn open_idle(addr: SocketAddr, n: usize, stop: &AtomicBool) -> Vec<TcpStream> {
     let mut streams = Vec::with_capacity(n);
     let mut failures_in_a_row = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while streams.len() < n && failures_in_a_row < 3 && Instant::now() < deadline {
+    while streams.len() < n && failures_in_a_row < 3 && Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             Ok(stream) => {
                 failures_in_a_row = 0;
@@ -621,13 +743,52 @@ fn open_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     streams
 }
 
-/// Whether the server still holds an idle connection open (no EOF, no reset).
-fn still_open(stream: &TcpStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return false;
+/// What became of the idle connections of `idle-10k` by the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdleCensus {
+    /// Connected and neither closed nor answered: held by the server (or waiting in its accept
+    /// queue, which the client cannot tell apart).
+    pub open: usize,
+    /// Answered `503` (a bounded server turning the client away).
+    pub refused: usize,
+    /// Closed or reset by the server without a 503.
+    pub closed: usize,
+    /// Never connected: the server's accept queue was full.
+    pub unconnected: usize,
+}
+
+impl IdleCensus {
+    /// Looks at each idle connection without blocking.
+    fn take(streams: &[TcpStream]) -> IdleCensus {
+        let mut census =
+            IdleCensus { unconnected: IDLE_CONNECTIONS.saturating_sub(streams.len()), ..IdleCensus::default() };
+        for stream in streams {
+            let mut head = [0u8; 12];
+            let seen = stream.set_nonblocking(true).and_then(|()| stream.peek(&mut head));
+            match seen {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => census.open += 1,
+                Ok(n) if n > 0 && head[..n].starts_with(b"HTTP/1.1 503") => census.refused += 1,
+                _ => census.closed += 1,
+            }
+        }
+        census
     }
-    let mut byte = [0u8; 1];
-    matches!(stream.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+
+    /// One line for the report, such as "idle connections: 130 of 10,000 still open, 9,870
+    /// refused with 503".
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("{} of {} still open", group(self.open as u64), group(IDLE_CONNECTIONS as u64))];
+        if self.refused > 0 {
+            parts.push(format!("{} refused with 503", group(self.refused as u64)));
+        }
+        if self.closed > 0 {
+            parts.push(format!("{} closed by the server", group(self.closed as u64)));
+        }
+        if self.unconnected > 0 {
+            parts.push(format!("{} never connected (accept queue full)", group(self.unconnected as u64)));
+        }
+        format!("idle connections: {}", parts.join(", "))
+    }
 }
 
 /// A temporary docroot with the 64 KiB file of the `static` scenario; removed when dropped.
@@ -691,6 +852,45 @@ mod tests {
         assert_eq!((name.as_str(), addr.port()), ("nginx", 18080));
         assert!(parse_peer("nginx").is_err());
         assert!(pick_scenarios(&["nope".into()]).unwrap_err().contains("hello-close"));
+    }
+
+    #[test]
+    fn idle_connections_are_told_apart() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut accepted: Vec<TcpStream> = (0..3).map(|_| listener.accept().unwrap().0).collect();
+        accepted[0].write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").unwrap();
+        accepted[1].shutdown(std::net::Shutdown::Both).unwrap();
+        // What the server sent must have arrived before the census: poll for it, bounded.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let census = loop {
+            let census = IdleCensus::take(&clients);
+            if census.refused + census.closed == 2 || Instant::now() > deadline {
+                break census;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let expected = IdleCensus { open: 1, refused: 1, closed: 1, unconnected: IDLE_CONNECTIONS - 3 };
+        assert_eq!(census, expected);
+        assert_eq!(
+            census.describe(),
+            "idle connections: 1 of 10,000 still open, 1 refused with 503, 1 closed by the server, \
+             9,997 never connected (accept queue full)"
+        );
+    }
+
+    #[test]
+    fn error_answers_are_not_ok() {
+        let mut result = crate::stats::merge(Vec::new(), Instant::now(), None).0;
+        result.requests = 100;
+        result.requests_per_sec = 100.0;
+        result.status.insert(200, 10);
+        result.status.insert(503, 90);
+        let cell = summarize(&SCENARIOS[0], &[result]);
+        assert_eq!(cell.status, "errors");
+        assert!(cell.note.contains("90% of the answers were errors (503: 90)"), "{}", cell.note);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub fn markdown(report: &CompareReport) -> String {
         report.duration_s,
         if report.pinned { ", servers and load generator pinned to separate CPUs" } else { "" }
     );
+    if report.interrupted {
+        let _ = writeln!(s, "Stopped early by a signal: partial figures; the cells not reached are marked skipped.\n");
+    }
     let _ = writeln!(
         s,
         "| scenario | server | req/s | spread | p50 | p99 | p99.9 | errors | peak RSS | threads | CPU s | status |"
@@ -58,7 +61,7 @@ pub fn markdown(report: &CompareReport) -> String {
 
 /// One table row.
 fn row(scenario: &str, server: &str, c: &Cell) -> String {
-    if c.status == "failed" || c.status == "skipped" || c.runs.is_empty() {
+    if c.status == "failed" || c.status == "skipped" || c.runs.is_empty() || c.median.rps == 0.0 {
         return format!(
             "| {scenario} | {server} | - | - | - | - | - | - | {} | {} | - | {} |",
             rss(c),
@@ -102,7 +105,10 @@ pub fn verdicts(report: &CompareReport) -> Vec<String> {
             .filter_map(|s| {
                 s.cells
                     .iter()
-                    .find(|c| &c.scenario == scenario && !c.runs.is_empty() && c.status != "failed")
+                    .find(|c| {
+                        // A model past its limit answers 503s quickly: that speed is no rank.
+                        &c.scenario == scenario && !c.runs.is_empty() && c.status != "failed" && c.status != "limit"
+                    })
                     .map(|c| (s.name.as_str(), c))
             })
             .collect();

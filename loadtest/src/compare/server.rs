@@ -5,10 +5,12 @@
 //! `--port 0 --quiet`, its first stdout line tells the port (the contract every Flash server keeps),
 //! and it is stopped with SIGTERM, as a user would, so that a server that does not shut down cleanly
 //! shows it. While a scenario runs, a sampler thread reads `/proc/PID/status` for the peak thread
-//! count; the peak RSS comes from the kernel's own high-water mark (`VmHWM`).
+//! count; the peak RSS comes from the kernel's own high-water mark (`VmHWM`). A server runs in a
+//! process group of its own and dies with flash-load, so Ctrl-C and crashes leave none behind.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +18,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::interrupt::{self, Interrupt};
 use crate::procfs;
 
 /// How long a server may take to print its address and answer a first request.
@@ -126,7 +129,8 @@ pub struct Launch {
     pub cpus: Option<String>,
 }
 
-/// A running server.
+/// A running server; dropping it without [`Running::stop`] (an error, a panic) kills it, so that
+/// no path leaves a server behind.
 pub struct Running {
     /// The child process (possibly `taskset`, which execs the server under the same pid).
     child: Child,
@@ -134,6 +138,10 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The last lines it wrote to stderr, to explain a failure.
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Knows the child's pid, so that a second Ctrl-C kills it before quitting.
+    interrupt: Interrupt,
+    /// Whether the child was reaped (its pid may belong to someone else from then on).
+    reaped: bool,
 }
 
 impl Running {
@@ -145,7 +153,10 @@ impl Running {
     /// `Some(reason)` once the process has exited.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
-            Ok(Some(status)) => Some(format!("exited ({status}){}", self.last_words())),
+            Ok(Some(status)) => {
+                self.reaped();
+                Some(format!("exited ({status}){}", self.last_words()))
+            }
             Ok(None) => None,
             Err(e) => Some(format!("cannot be watched: {e}")),
         }
@@ -160,18 +171,33 @@ impl Running {
         }
     }
 
+    /// Notes that the child was reaped: a second Ctrl-C must not signal its pid any more.
+    fn reaped(&mut self) {
+        self.reaped = true;
+        self.interrupt.forget_child();
+    }
+
     /// Stops it with SIGTERM; returns whether it exited by itself within the grace period (it is
     /// killed otherwise).
     pub fn stop(mut self) -> bool {
+        self.stop_now()
+    }
+
+    /// [`Running::stop`] on a borrowed server, for `stop` and `drop`.
+    fn stop_now(&mut self) -> bool {
+        if self.reaped {
+            return true;
+        }
         if let Ok(Some(_)) = self.child.try_wait() {
+            self.reaped();
             return true;
         }
         // std can only send SIGKILL; `kill` from procps sends the polite signal.
-        let sent =
-            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().is_ok_and(|s| s.success());
+        let sent = interrupt::kill(self.child.id(), "-TERM");
         let deadline = Instant::now() + GRACE;
         while sent && Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
+                self.reaped();
                 return true;
             }
             // Polling the exit status is all std offers; 10 ms is invisible next to a scenario.
@@ -179,12 +205,23 @@ impl Running {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.reaped();
         false
     }
 }
 
-/// Starts a server and waits until it answers `GET /hello`.
-pub fn start(launch: &Launch) -> Result<Running, String> {
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.reaped();
+        }
+    }
+}
+
+/// Starts a server and waits until it answers `GET /hello` (or until `interrupt` asks to stop).
+pub fn start(launch: &Launch, interrupt: &Interrupt) -> Result<Running, String> {
     let mut cmd = match &launch.cpus {
         Some(cpus) => {
             let mut cmd = Command::new("taskset");
@@ -195,7 +232,20 @@ pub fn start(launch: &Launch) -> Result<Running, String> {
     };
     cmd.args(["--port", "0", "--quiet"]).args(&launch.args);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // A process group of its own: a Ctrl-C at the terminal reaches flash-load only, which ends the
+    // measurement and then stops the server with SIGTERM as usual, instead of the server dying under
+    // the load and the partial figures showing errors that were the user's doing.
+    cmd.process_group(0);
+    // And if flash-load itself is killed (SIGKILL, a crash), the kernel sends the server SIGTERM,
+    // so that no path leaves a server running unattended. The setting survives the exec (of
+    // `taskset` and then of the server).
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed; it makes one system call (prctl) and touches no shared memory.
+    unsafe {
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(io::Error::from));
+    }
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", launch.binary.display()))?;
+    interrupt.watch_child(child.id());
     let stderr = Arc::new(Mutex::new(Vec::new()));
     if let Some(pipe) = child.stderr.take() {
         let sink = stderr.clone();
@@ -219,13 +269,26 @@ pub fn start(launch: &Launch) -> Result<Running, String> {
         // Keep draining so that a chatty server never blocks on a full pipe.
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
-    let mut running = Running { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), stderr };
-    let line = match rx.recv_timeout(STARTUP) {
-        Ok(line) => line,
-        Err(_) => {
-            let why = running.exited().unwrap_or_else(|| "printed no address".into());
-            running.stop();
-            return Err(format!("did not start: {why}"));
+    let mut running = Running {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        stderr,
+        interrupt: interrupt.clone(),
+        reaped: false,
+    };
+    let started = Instant::now();
+    let line = loop {
+        // Short waits, so that a Ctrl-C during a slow start-up is noticed.
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => break line,
+            Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < STARTUP && !interrupt.requested() => {}
+            Err(_) => {
+                let why = running.exited().unwrap_or_else(|| {
+                    if interrupt.requested() { "start-up stopped by a signal" } else { "printed no address" }.into()
+                });
+                running.stop();
+                return Err(format!("did not start: {why}"));
+            }
         }
     };
     let Some(addr) = parse_listening(&line) else {
@@ -241,6 +304,10 @@ pub fn start(launch: &Launch) -> Result<Running, String> {
         }
         if let Some(why) = running.exited() {
             return Err(format!("died at startup: {why}"));
+        }
+        if interrupt.requested() {
+            running.stop();
+            return Err("start-up stopped by a signal".into());
         }
         if Instant::now() >= deadline {
             running.stop();
