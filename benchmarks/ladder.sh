@@ -35,7 +35,7 @@ start() { # name -> sets PORT and PID
     may) PORT=18082; PORT=$PORT taskset -c 0 "$PEERS_DIR/target/release/may-peer" >/dev/null 2>&1 & PID=$! ;;
     actix) PORT=18083; PORT=$PORT taskset -c 0 "$PEERS_DIR/target/release/actix-peer" >/dev/null 2>&1 & PID=$! ;;
     nginx) PORT=18080; sed "s#/tmp/peers#$PEERS_DIR#g" ../shared/peers/nginx.conf > "$PEERS_DIR/nginx.conf"
-           taskset -c 0 nginx -c "$PEERS_DIR/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 & PID=$! ;;
+           taskset -c 0 nginx -c "$PEERS_DIR/nginx.conf" >/dev/null 2>&1 & PID=$! ;;
     *) PORT=18090
        # 06 gets as many workers as wrk has connections: with its default (one per core) the
        # keep-alive connections would hold every worker and the rest would wait in the queue.

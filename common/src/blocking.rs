@@ -35,8 +35,16 @@ where
     // say so: shutdown may begin while this thread is busy, with nobody polling the pipe.
     let mut told_to_stop = false;
     loop {
-        conn.process(&mut handler);
-        flush(&mut stream, &mut conn)?;
+        // Answer and write until nothing more comes out. `process` pauses behind a file body (or
+        // a full output buffer) with pipelined requests still buffered; no read will bring them
+        // again, so waiting for the socket here would leave them unanswered until the timeout.
+        loop {
+            conn.process(&mut handler);
+            if !conn.wants_write() {
+                break;
+            }
+            flush(&mut stream, &mut conn)?;
+        }
         if let Some(pending) = conn.take_pending() {
             conn.complete(pending.wait());
             continue;

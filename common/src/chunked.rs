@@ -10,6 +10,10 @@ use crate::parse::HttpError;
 
 /// The longest chunk-size line (size and extensions) we wait for before calling it an attack.
 const MAX_SIZE_LINE: usize = 4096;
+/// The largest trailer section we wait for.
+const MAX_TRAILERS: usize = 4 * MAX_SIZE_LINE;
+/// The most trailer fields we accept.
+const MAX_TRAILER_FIELDS: usize = 32;
 
 /// Where the decoder is inside the chunked body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +62,11 @@ impl ChunkedDecoder {
             let avail = &buf[*read..];
             match self.state {
                 State::Done => return Ok(true),
-                State::Size => match httparse::parse_chunk_size(avail) {
+                // Each line is parsed from a window one byte longer than its limit, never from
+                // everything buffered: then a line over the limit is refused however the bytes
+                // arrived, and one under it accepted, instead of depending on whether the client's
+                // next bytes came in the same read (tests/split.rs checks this).
+                State::Size => match httparse::parse_chunk_size(window(avail, MAX_SIZE_LINE)) {
                     Ok(httparse::Status::Complete((used, size))) => {
                         *read += used;
                         self.total = self.total.saturating_add(size);
@@ -91,23 +99,51 @@ impl ChunkedDecoder {
                     [] | [b'\r'] => return Ok(false),
                     _ => return Err(HttpError::new(400, "chunk data not followed by CRLF")),
                 },
-                State::Trailers => {
-                    let mut fields = [httparse::EMPTY_HEADER; 32];
-                    match httparse::parse_headers(avail, &mut fields) {
-                        Ok(httparse::Status::Complete((used, _))) => {
-                            *read += used;
-                            self.state = State::Done;
-                        }
-                        Ok(httparse::Status::Partial) if avail.len() > MAX_SIZE_LINE * 4 => {
-                            return Err(HttpError::new(431, "trailer section too large"));
-                        }
-                        Ok(httparse::Status::Partial) => return Ok(false),
-                        Err(_) => return Err(HttpError::new(400, "malformed trailer section")),
+                State::Trailers => match trailer_section(window(avail, MAX_TRAILERS)) {
+                    Ok(httparse::Status::Complete(used)) => {
+                        *read += used;
+                        self.state = State::Done;
                     }
-                }
+                    Ok(httparse::Status::Partial) if avail.len() > MAX_TRAILERS => {
+                        return Err(HttpError::new(431, "trailer section too large"));
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(false),
+                    Err(_) => return Err(HttpError::new(400, "malformed trailer section")),
+                },
             }
         }
     }
+}
+
+/// Steps over the trailer section at the start of `buf`, returning its length once complete.
+///
+/// Nothing here uses trailer fields, so they are not kept; but the tokenizer wants an initialized
+/// slot per field, and clearing [`MAX_TRAILER_FIELDS`] slots for every chunked body would cost more
+/// than parsing the usual trailer section, which is empty or holds a field or two. So the common
+/// cases go first: no trailers at all, then a few slots, and the full array only for a request
+/// with more fields than that (parsed again from the start, with the same outcome as if the full
+/// array had been used at once).
+fn trailer_section(buf: &[u8]) -> httparse::Result<usize> {
+    let complete = |status: httparse::Status<(usize, &[httparse::Header<'_>])>| match status {
+        httparse::Status::Complete((used, _)) => httparse::Status::Complete(used),
+        httparse::Status::Partial => httparse::Status::Partial,
+    };
+    if buf.starts_with(b"\r\n") {
+        return Ok(httparse::Status::Complete(2));
+    }
+    let mut few = [httparse::EMPTY_HEADER; 4];
+    match httparse::parse_headers(buf, &mut few) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut all = [httparse::EMPTY_HEADER; MAX_TRAILER_FIELDS];
+            httparse::parse_headers(buf, &mut all).map(complete)
+        }
+        other => other.map(complete),
+    }
+}
+
+/// The first `limit + 1` bytes of `avail`: enough to tell that what is parsed there is too long.
+fn window(avail: &[u8], limit: usize) -> &[u8] {
+    &avail[..avail.len().min(limit + 1)]
 }
 
 #[cfg(test)]
@@ -136,6 +172,21 @@ mod tests {
             assert_eq!(body, b"hello, world", "split at {split}");
             assert_eq!(&raw[used..], b"NEXT");
         }
+    }
+
+    #[test]
+    fn trailer_fields_up_to_the_limit() {
+        let body = |fields: usize| {
+            let trailers: String = (0..fields).map(|i| format!("T{i}: v\r\n")).collect();
+            format!("1\r\na\r\n0\r\n{trailers}\r\nNEXT").into_bytes()
+        };
+        for fields in [0, 1, 4, 5, MAX_TRAILER_FIELDS] {
+            let raw = body(fields);
+            let (decoded, used) = decode_split(&raw, raw.len()).unwrap();
+            assert_eq!((&decoded[..], &raw[used..]), (&b"a"[..], &b"NEXT"[..]), "{fields} fields");
+        }
+        let raw = body(MAX_TRAILER_FIELDS + 1);
+        assert_eq!(decode_split(&raw, raw.len()).unwrap_err().status, 400);
     }
 
     #[test]

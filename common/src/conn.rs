@@ -108,6 +108,10 @@ pub struct Conn {
     last_active: Instant,
     /// Scratch space for the access log line, reused.
     log_line: Vec<u8>,
+    /// The `Date` value for the responses encoded by this call of `process` (or `complete`,
+    /// `timed_out`): looked up once per batch, not once per response, since each lookup reads the
+    /// clock and 16 pipelined responses need only one.
+    date: Option<[u8; 29]>,
 }
 
 impl Conn {
@@ -133,6 +137,7 @@ impl Conn {
             request_started: now,
             last_active: now,
             log_line: Vec::new(),
+            date: None,
         }
     }
 
@@ -194,6 +199,7 @@ impl Conn {
     /// Answers every complete request in the buffer, in order, appending the responses to the
     /// output. Stops early at a deferred response, a closing response, or too much unread output.
     pub fn process<F: FnMut(&Request<'_>) -> Reply>(&mut self, mut handler: F) {
+        self.date = None;
         loop {
             if self.closing
                 || self.waiting.is_some()
@@ -307,6 +313,7 @@ impl Conn {
     /// Delivers the deferred response for the request being waited on.
     pub fn complete(&mut self, res: Response) {
         if let Some(consumed) = self.waiting.take() {
+            self.date = None;
             self.finish(res, consumed);
         }
     }
@@ -317,7 +324,8 @@ impl Conn {
         let keep_alive = self.head.keep_alive && !res.close && !(self.stopping && is_last_buffered);
         let req = &self.buf[self.start..self.end];
         let is_head = self.head.method.get(req) == b"HEAD";
-        encode_head(&mut self.out, &res, self.head.minor, keep_alive);
+        let date = self.date();
+        encode_head(&mut self.out, &res, &date, self.head.minor, keep_alive);
         if self.site.logging() {
             self.log(true, res.status, res.body.len());
         }
@@ -338,11 +346,17 @@ impl Conn {
         }
     }
 
+    /// The `Date` value for this batch of responses.
+    fn date(&mut self) -> [u8; 29] {
+        *self.date.get_or_insert_with(crate::date::http_date_now)
+    }
+
     /// Answers a request the parser refused, then closes: after a framing error the next byte
     /// cannot be trusted to start a request.
     fn fail(&mut self, e: HttpError, head_parsed: bool) {
         let res = Response::error(e.status, e.reason);
-        encode_head(&mut self.out, &res, 1, false);
+        let date = self.date();
+        encode_head(&mut self.out, &res, &date, 1, false);
         if self.site.logging() {
             self.log(head_parsed, res.status, res.body.len());
         }
@@ -389,14 +403,19 @@ impl Conn {
     /// chunks as the previous chunk is written.
     pub fn output(&mut self) -> &[u8] {
         if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
-            if self.out.capacity() > SHRINK_ABOVE {
-                self.out = Vec::new();
-            }
+            self.reset_output();
             self.refill_from_file();
         }
         &self.out[self.out_pos..]
+    }
+
+    /// Starts the (fully written) output buffer over, giving back what one large response grew.
+    fn reset_output(&mut self) {
+        self.out.clear();
+        self.out_pos = 0;
+        if self.out.capacity() > SHRINK_ABOVE {
+            self.out = Vec::new();
+        }
     }
 
     /// Reads the next chunk of a file body into the (empty) output buffer.
@@ -427,6 +446,12 @@ impl Conn {
         self.out_pos += n;
         if n > 0 {
             self.last_active = Instant::now();
+        }
+        // Start over as soon as everything is written, not on the next `output()`: a server that
+        // stops asking once `wants_write()` is false (04) would otherwise append every response
+        // of a keep-alive connection to the same buffer, which then grows without end.
+        if self.out_pos == self.out.len() {
+            self.reset_output();
         }
     }
 
@@ -477,6 +502,7 @@ impl Conn {
             return;
         }
         if !self.wants_write() && !self.closing && (self.start != self.end || !matches!(self.phase, Phase::Head)) {
+            self.date = None;
             self.fail(HttpError::new(408, "the request was not received in time"), false);
         } else {
             // Idle, or the client stopped reading: there is nobody to answer.
@@ -492,6 +518,65 @@ impl Conn {
         self.stopping = true;
         if self.is_idle() {
             self.closing = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::app::App;
+    use crate::config::Config;
+
+    /// Answers every request with a short static body, as `/hello` does.
+    struct Hello;
+
+    impl App for Hello {
+        fn call(&self, _req: &Request<'_>) -> Reply {
+            Reply::Now(Response::text(200, "Hello, world!"))
+        }
+    }
+
+    /// Feeds `batches` batches of 16 pipelined requests, each in one read, and after each batch
+    /// writes the output the way 04 does: only while `wants_write()`, at most `write_max` bytes per
+    /// write. Returns the largest capacities the input and output buffers reached.
+    fn pipelined_batches(batches: usize, write_max: usize) -> (usize, usize) {
+        let results = tempfile::tempdir().unwrap();
+        let site = Site::with_app(Config::for_tests(results.path().to_path_buf()), Arc::new(Hello)).unwrap();
+        let mut conn = site.connection("127.0.0.1:40000".parse().unwrap());
+        let batch = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".repeat(16);
+        let (mut max_buf, mut max_out) = (0, 0);
+        for _ in 0..batches {
+            let room = conn.read_buf();
+            room[..batch.len()].copy_from_slice(&batch);
+            conn.received(batch.len());
+            conn.process(|req| site.call(req));
+            let mut written = Vec::new();
+            while conn.wants_write() {
+                let out = conn.output();
+                let n = out.len().min(write_max);
+                written.extend_from_slice(&out[..n]);
+                conn.wrote(n);
+            }
+            let answered = written.windows(13).filter(|w| w == b"Hello, world!").count();
+            assert_eq!(answered, 16, "every pipelined request is answered in its batch");
+            max_buf = max_buf.max(conn.buf.capacity());
+            max_out = max_out.max(conn.out.capacity());
+        }
+        (max_buf, max_out)
+    }
+
+    /// Memory per connection must not depend on how many requests it has served: the output
+    /// buffer once grew by every response written through it (about 250 MiB for 64 pipelining
+    /// connections in a few seconds), because it only started over on a call 04 never made.
+    #[test]
+    fn pipelined_batches_keep_buffers_bounded() {
+        for write_max in [usize::MAX, 1000] {
+            let (buf, out) = pipelined_batches(2000, write_max);
+            assert!(buf <= INITIAL_BUF, "input buffer grew to {buf} bytes (write_max {write_max})");
+            assert!(out <= 8 * 1024, "output buffer grew to {out} bytes (write_max {write_max})");
         }
     }
 }

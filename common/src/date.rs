@@ -59,17 +59,26 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// Formats Unix seconds as an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(unix: u64) -> String {
+    String::from_utf8_lossy(&http_date_bytes(unix)).into_owned()
+}
+
+/// [`http_date`] into a fixed array, without allocating: the `Date` header is formatted on the
+/// request path (once a second), which must not touch the heap. Years past 9999 do not fit the
+/// format's four digits and are written as 9999.
+fn http_date_bytes(unix: u64) -> [u8; 29] {
     let c = civil(unix);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[c.days.rem_euclid(7) as usize],
-        c.day,
-        MONTHS[c.month as usize - 1],
-        c.year,
-        c.secs / 3600,
-        c.secs / 60 % 60,
-        c.secs % 60
-    )
+    let two = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let year = c.year.clamp(0, 9999) as u64;
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[0..3].copy_from_slice(DAYS[c.days.rem_euclid(7) as usize].as_bytes());
+    out[5..7].copy_from_slice(&two(u64::from(c.day)));
+    out[8..11].copy_from_slice(MONTHS[c.month as usize - 1].as_bytes());
+    out[12..14].copy_from_slice(&two(year / 100));
+    out[14..16].copy_from_slice(&two(year));
+    out[17..19].copy_from_slice(&two(c.secs / 3600));
+    out[20..22].copy_from_slice(&two(c.secs / 60 % 60));
+    out[23..25].copy_from_slice(&two(c.secs % 60));
+    out
 }
 
 /// Formats Unix seconds for Common Log Format, e.g. `06/Nov/1994:08:49:37 +0000`.
@@ -122,8 +131,7 @@ pub fn http_date_now() -> [u8; 29] {
         if second == now {
             return bytes;
         }
-        let mut fresh = [0u8; 29];
-        fresh.copy_from_slice(http_date(now).as_bytes());
+        let fresh = http_date_bytes(now);
         cache.set((now, fresh));
         fresh
     })

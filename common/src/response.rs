@@ -147,15 +147,20 @@ pub fn status_has_body(status: u16) -> bool {
 
 /// Appends the head of `res` to `out`: the status line and every field, ending in the blank line.
 ///
-/// `keep_alive` decides the `Connection` field; `minor` is the request's HTTP version, because a
-/// 1.0 client that asked to stay open must be told `keep-alive` explicitly.
-pub fn encode_head(out: &mut Vec<u8>, res: &Response, minor: u8, keep_alive: bool) {
+/// `date` is the `Date` value ([`crate::date::http_date_now`], which the caller may reuse for a
+/// batch of responses); `keep_alive` decides the `Connection` field; `minor` is the request's HTTP
+/// version, because a 1.0 client that asked to stay open must be told `keep-alive` explicitly.
+pub fn encode_head(out: &mut Vec<u8>, res: &Response, date: &[u8; 29], minor: u8, keep_alive: bool) {
+    // A status code has three digits (RFC 9110 §15), so they are written as one fixed-size copy
+    // rather than through `push_u64`; a code outside that range (no valid response has one) is
+    // clamped so that the status line stays well-formed.
+    let status = res.status.clamp(100, 999);
+    let digit = |place: u16| b'0' + (status / place % 10) as u8;
     out.extend_from_slice(b"HTTP/1.1 ");
-    push_u64(out, u64::from(res.status));
-    out.push(b' ');
+    out.extend_from_slice(&[digit(100), digit(10), digit(1), b' ']);
     out.extend_from_slice(reason_phrase(res.status).as_bytes());
     out.extend_from_slice(b"\r\nServer: flash\r\nDate: ");
-    out.extend_from_slice(&crate::date::http_date_now());
+    out.extend_from_slice(date);
     if let Some(ct) = &res.content_type {
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(ct.as_bytes());

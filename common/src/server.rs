@@ -72,17 +72,19 @@ pub fn bind_sibling(listener: &TcpListener) -> io::Result<TcpListener> {
 }
 
 /// Decides what a failed `accept` means. Most failures concern one client (it gave up between
-/// the wake-up and the accept) and the loop goes on (`Ok`); running out of file descriptors is
-/// waited out briefly, since retrying at once would spin until some connection closes; anything
-/// else is the listener's own failure and is returned.
-pub fn accept_failed(e: io::Error) -> io::Result<()> {
+/// the wake-up and the accept): `Ok(true)`, accept the next. Running out of file descriptors is
+/// waited out briefly, since retrying at once would spin until some connection closes, and
+/// answers `Ok(false)`: an event loop must then go back to its other clients (only they can free
+/// a descriptor) and come back to the listener later. Anything else is the listener's own failure
+/// and is returned.
+pub fn accept_failed(e: io::Error) -> io::Result<bool> {
     use io::ErrorKind::*;
     match e.kind() {
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock => Ok(()),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock => Ok(true),
         _ if matches!(e.raw_os_error(), Some(23 | 24)) => {
             // EMFILE/ENFILE: nothing to do but give other connections a moment to close.
             std::thread::sleep(std::time::Duration::from_millis(10));
-            Ok(())
+            Ok(false)
         }
         _ => Err(e),
     }
@@ -105,7 +107,7 @@ pub fn refuse(mut stream: std::net::TcpStream, reason: &str) {
     use crate::response::{encode_head, Response};
     let res = Response::error(503, reason).with_header("Retry-After", "1");
     let mut out = Vec::new();
-    encode_head(&mut out, &res, 1, false);
+    encode_head(&mut out, &res, &crate::date::http_date_now(), 1, false);
     if let crate::response::Body::Bytes(b) = &res.body {
         out.extend_from_slice(b);
     }

@@ -86,6 +86,7 @@ macro_rules! __for_each_case {
         $crate::__case!(net http10_closes_by_default; $($ctx)*);
         $crate::__case!(net http10_keep_alive_stays_open; $($ctx)*);
         $crate::__case!(net pipelining_ten_in_one_write; $($ctx)*);
+        $crate::__case!(net pipelining_behind_a_file; $($ctx)*);
         $crate::__case!(net request_split_byte_by_byte; $($ctx)*);
         $crate::__case!(net chunked_body_with_extensions_and_trailers; $($ctx)*);
         $crate::__case!(net chunked_body_split_byte_by_byte; $($ctx)*);

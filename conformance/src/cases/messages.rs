@@ -100,6 +100,17 @@ pub fn pipelining_ten_in_one_write(addr: SocketAddr) {
     assert_eq!(wire.roundtrip(get("/hello")).text(), "Hello, world!");
 }
 
+/// A request answered with a file, then another in the same write: the second is answered too,
+/// though the server had paused behind the file body while it was already buffered.
+pub fn pipelining_behind_a_file(addr: SocketAddr) {
+    let mut wire = Wire::connect(addr);
+    wire.send(format!("{}{}", get("/"), get("/hello")));
+    let page = wire.response();
+    page.assert_status(200);
+    assert!(!page.body.is_empty(), "GET / has an empty body");
+    assert_eq!(wire.response().assert_status(200).text(), "Hello, world!");
+}
+
 /// A request with a body, then another, sent one byte per write.
 pub fn request_split_byte_by_byte(addr: SocketAddr) {
     let mut wire = Wire::connect(addr);

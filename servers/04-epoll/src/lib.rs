@@ -3,14 +3,14 @@
 //! # Model
 //! One thread owns every socket, all non-blocking, and sleeps in `epoll_wait` (through `mio`)
 //! until some of them are ready; then it reads what arrived, answers every complete request, and
-//! writes all the answers at once. A connection costs a few hundred bytes of state, not a thread,
+//! writes all the answers at once. A connection costs a few KiB of state, not a thread,
 //! so thousands of clients fit on one core. The catch: while the thread runs one handler, nobody
 //! else is served, so one `/cpu` or `/sleep` stalls every client.
 //!
 //! # Changes from 03
 //! Blocking calls on a thread per client become one loop over readiness events: accept until
 //! `WouldBlock`, then per client "read once, answer all, write once, until no progress". State
-//! that a thread kept on its stack now lives in a [`Client`] in a slab indexed by `mio::Token`.
+//! that a thread kept on its stack now lives in a [`Client`] in a map keyed by `mio::Token`.
 //! Deadlines are checked by one sweep a second over all clients, with no syscall per client, and
 //! shutdown is one more event source. Handlers that answer later wake the loop through a
 //! `mio::Waker`. Server 05 runs this same loop with a thread pool; 07 runs it once per core.
@@ -104,7 +104,16 @@ where
                             Ok(pair) => pair,
                             Err(e) if would_block(&e) => break,
                             Err(e) => {
-                                accept_failed(e)?;
+                                if !accept_failed(e)? {
+                                    // Out of descriptors: the waiting clients get no new edge, so
+                                    // re-arm; epoll reports the listener again on the next round.
+                                    poll.registry().reregister(
+                                        &mut SourceFd(&l.as_raw_fd()),
+                                        LISTENER,
+                                        Interest::READABLE,
+                                    )?;
+                                    break;
+                                }
                                 continue;
                             }
                         };
