@@ -19,40 +19,16 @@
 //! `valgrind --tool=callgrind` with `--bench --profile-time 1 '^minimal_get/ours$'` and divide the
 //! inclusive cost of `our_head` (or `httparse_head`, ...) by its number of calls.
 
+#[path = "../../common/tests/fixtures/mod.rs"]
+mod fixtures;
+
 use std::hint::black_box;
 use std::mem::MaybeUninit;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fixtures::{BROWSER_GET, CHUNKED_HEAD, CHUNKED_POST, MINIMAL_GET};
 use flash_common::chunked::ChunkedDecoder;
 use flash_common::parse::{parse_head, Framing, Head, Limits};
-
-/// The smallest valid HTTP/1.1 request.
-const MINIMAL_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-
-/// What a browser sends for a stylesheet: twelve fields, cookies and all.
-const BROWSER_GET: &[u8] = b"GET /static/css/site.css?v=42 HTTP/1.1\r\n\
-Host: www.example.com\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
-Accept: text/css,*/*;q=0.1\r\n\
-Accept-Language: en-US,en;q=0.5\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-Referer: https://www.example.com/articles/2024/parsing-http\r\n\
-Connection: keep-alive\r\n\
-Cookie: session=8f2a61c0d9e34b7a; theme=dark; consent=yes\r\n\
-Sec-Fetch-Dest: style\r\n\
-Sec-Fetch-Mode: no-cors\r\n\
-Sec-Fetch-Site: same-origin\r\n\
-If-Modified-Since: Tue, 01 Oct 2024 10:00:00 GMT\r\n\r\n";
-
-/// A chunked POST: its head, then a body of two chunks (one with an extension) and a trailer.
-const CHUNKED_POST: &[u8] = b"POST /echo HTTP/1.1\r\n\
-Host: x\r\n\
-Content-Type: text/plain\r\n\
-Transfer-Encoding: chunked\r\n\r\n\
-5;name=value\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: yes\r\n\r\n";
-
-/// Length of [`CHUNKED_POST`]'s head.
-const CHUNKED_HEAD: usize = 86;
 
 /// Header slots for the raw tokenizer: as many as httparse's own benches give it.
 const SLOTS: usize = 16;

@@ -12,11 +12,14 @@
 //! Only allocations made by the test's own thread, between [`count`]'s start and end, are
 //! counted, so tests running in parallel (and the harness) do not disturb each other.
 
+mod fixtures;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::net::SocketAddr;
 
+use fixtures::{BROWSER_GET, CHUNKED_HEAD, CHUNKED_POST, MINIMAL_GET};
 use flash_common::chunked::ChunkedDecoder;
 use flash_common::parse::{parse_head, Framing, Head, Limits};
 use flash_common::{Config, Site};
@@ -85,28 +88,6 @@ fn count(f: impl FnOnce()) -> u64 {
 /// How many requests each test counts over.
 const ROUNDS: usize = 1000;
 
-const MINIMAL_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-
-const BROWSER_GET: &[u8] = b"GET /static/css/site.css?v=42 HTTP/1.1\r\n\
-Host: www.example.com\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
-Accept: text/css,*/*;q=0.1\r\n\
-Accept-Language: en-US,en;q=0.5\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-Referer: https://www.example.com/articles/2024/parsing-http\r\n\
-Connection: keep-alive\r\n\
-Cookie: session=8f2a61c0d9e34b7a; theme=dark; consent=yes\r\n\
-Sec-Fetch-Dest: style\r\n\
-Sec-Fetch-Mode: no-cors\r\n\
-Sec-Fetch-Site: same-origin\r\n\
-If-Modified-Since: Tue, 01 Oct 2024 10:00:00 GMT\r\n\r\n";
-
-const CHUNKED_POST: &[u8] = b"POST /echo HTTP/1.1\r\n\
-Host: x\r\n\
-Content-Type: text/plain\r\n\
-Transfer-Encoding: chunked\r\n\r\n\
-5;name=value\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: yes\r\n\r\n";
-
 /// Parses `raw` once and checks it parsed whole, with `headers` fields.
 fn parse_checked(raw: &[u8], limits: &Limits, head: &mut Head, headers: usize) {
     let len = parse_head(black_box(raw), limits, head).expect("valid").expect("complete");
@@ -145,7 +126,7 @@ fn chunked_post_head_and_body_allocate_nothing() {
     let round = |head: &mut Head, buf: &mut [u8]| {
         buf.copy_from_slice(CHUNKED_POST);
         let len = parse_head(black_box(buf), &limits, head).expect("valid").expect("complete");
-        assert_eq!(head.framing, Framing::Chunked);
+        assert_eq!((len, head.framing), (CHUNKED_HEAD, Framing::Chunked));
         let (mut read, mut write) = (len, len);
         let mut decoder = ChunkedDecoder::default();
         assert!(decoder.decode(buf, &mut read, &mut write, limits.max_body).expect("valid body"));

@@ -33,6 +33,7 @@
 
 pub mod cases;
 pub mod lesson;
+pub mod process;
 pub mod server;
 pub mod stats;
 pub mod wire;

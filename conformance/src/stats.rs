@@ -19,12 +19,8 @@
 //! a condition.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flash_common::client::Client;
@@ -32,6 +28,7 @@ use flash_common::server::Serve;
 use flash_stats::checker::compare;
 use serde_json::{json, Value};
 
+use crate::process::ChildServer;
 use crate::server::TestServer;
 
 /// The checker's pause between two polls of `get_results`.
@@ -46,9 +43,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pause while waiting for `num_jobs` to reach 0: only bounds the busy-waiting.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
-
-/// How long a child server may take to print its address.
-const START_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The question every lifecycle test asks (any of the original ones would do).
 const QUESTION: &str = "Percent of adults aged 18 years and older who have obesity";
@@ -489,78 +483,6 @@ pub fn results_survive_a_restart(serve: Serve) {
     let (endpoint, body) = &inputs[0];
     assert_eq!(submit(&mut connect(second.addr()), endpoint, body), "job_id_11", "new ids follow the old ones");
     second.stop();
-}
-
-/// A server binary running as a child process; dropping it kills it (SIGKILL) and reaps it,
-/// so that no test leaves a server behind, whatever fails.
-pub struct ChildServer {
-    /// The process.
-    child: Child,
-    /// Where it listens, read from its first stdout line.
-    addr: SocketAddr,
-}
-
-impl ChildServer {
-    /// Starts `binary --port 0 --quiet --results-dir <results>` with its working directory and
-    /// stderr file in `scratch`, and waits (bounded) for its `listening on` line.
-    #[track_caller]
-    pub fn start(binary: &Path, results: &Path, scratch: &Path) -> ChildServer {
-        let stderr_path = scratch.join("server-stderr.log");
-        let stderr = File::create(&stderr_path).expect("a stderr file");
-        let mut child = Command::new(binary)
-            .args(["--port", "0", "--quiet", "--results-dir"])
-            .arg(results)
-            .current_dir(scratch)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("a piped stdout");
-        let (tell, told) = mpsc::channel();
-        // Reads the first line, then drains stdout so the child never blocks on a full pipe;
-        // the thread ends when the child does.
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tell.send(lines.next());
-            lines.for_each(drop);
-        });
-        let mut guard = ChildServer { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
-        let line = match told.recv_timeout(START_DEADLINE) {
-            Ok(Some(Ok(line))) => line,
-            other => {
-                let _ = guard.child.kill();
-                let _ = guard.child.wait();
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!("{} printed no address ({other:?}); stderr:\n{stderr}", binary.display());
-            }
-        };
-        guard.addr = line
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        assert!(guard.addr.ip().is_loopback(), "{line}");
-        guard
-    }
-
-    /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `kill -9`: no shutdown step runs. Waits for the process to be gone.
-    pub fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap the killed server");
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        // Already reaped after `kill_9`, in which case both calls fail harmlessly.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A job finished before the server was killed with SIGKILL is still there after a new

@@ -29,24 +29,6 @@ fn chromium() -> PathBuf {
     panic!("this test needs a headless browser: run `apt-get install -y chromium` (CI's .ci/run installs it)");
 }
 
-/// A private temporary folder, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("flash-load-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs Chromium with `--dump-dom` on a file and returns the DOM, within a minute.
 fn dump_dom(page: &Path, profile: &Path) -> String {
     let child = Command::new(chromium())
@@ -117,8 +99,8 @@ fn the_report_renders_its_charts_in_chromium() {
         servers,
         ..CompareReport::default()
     };
-    let out = TempDir::new("report");
-    let (json, page) = compare::write_report(&report, &out.0).unwrap();
+    let out = tempfile::Builder::new().prefix("flash-load-report-").tempdir().unwrap();
+    let (json, page) = compare::write_report(&report, out.path()).unwrap();
     let back: CompareReport = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     // serde_json's float parsing may differ in the last bit, so figures are compared closely.
     assert_eq!(back.servers.len(), report.servers.len(), "results.json holds every server");
@@ -132,8 +114,8 @@ fn the_report_renders_its_charts_in_chromium() {
 
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "the page loads nothing from the network");
-    let profile = TempDir::new("chromium-profile");
-    let dom = dump_dom(&page, &profile.0);
+    let profile = tempfile::Builder::new().prefix("flash-load-chromium-profile-").tempdir().unwrap();
+    let dom = dump_dom(&page, profile.path());
     // One throughput chart, one latency chart per scenario, one memory chart.
     let expected = 1 + scenarios.len() + 1;
     assert!(

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -19,24 +19,6 @@ use flash_load::compare::CompareReport;
 
 /// The exit code after SIGINT: 128 + 2, as for any program stopped by Ctrl-C.
 const INTERRUPTED: i32 = 130;
-
-/// A private temporary folder, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("flash-load-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Kills the child if the test fails before it exits, so that no load generator outlives a test.
 struct Reaper(Child);
@@ -78,8 +60,8 @@ fn finish(child: &mut Reaper, limit: Duration) -> (ExitStatus, String) {
 #[test]
 fn sigint_stops_a_run_with_a_report_and_its_json() {
     let server = TestServer::start(Behaviour::Answer);
-    let dir = TempDir::new("sigint");
-    let json = dir.0.join("out.json");
+    let dir = tempfile::Builder::new().prefix("flash-load-sigint-").tempdir().unwrap();
+    let json = dir.path().join("out.json");
     let child = Command::new(env!("CARGO_BIN_EXE_flash-load"))
         .arg(server.url())
         .args(["-c", "4", "-d", "60s", "--json"])
@@ -124,12 +106,12 @@ fn connections_to(port: u16) -> usize {
 #[test]
 fn sigint_stops_compare_and_its_server_and_writes_the_partial_report() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let out = TempDir::new("compare-sigint");
+    let out = tempfile::Builder::new().prefix("flash-load-compare-sigint-").tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_flash-load"))
         .current_dir(&workspace)
         .args(["compare", "--servers", "01", "--scenarios", "hello,static", "--runs", "2"])
         .args(["--duration", "60s", "--warmup", "0s", "--cargo-profile", "dev", "--out"])
-        .arg(&out.0)
+        .arg(out.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -170,7 +152,7 @@ fn sigint_stops_compare_and_its_server_and_writes_the_partial_report() {
     assert!(stdout.contains("index.html"), "the report's path is printed:\n{stdout}");
 
     let report: CompareReport =
-        serde_json::from_str(&std::fs::read_to_string(out.0.join("results.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap()).unwrap();
     assert!(report.interrupted);
     let cells = &report.servers[0].cells;
     assert_eq!(cells[0].scenario, "hello");

@@ -141,12 +141,7 @@ fn throughput_chart(report: &CompareReport) -> String {
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(names.len())
-                .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                        short(names.get(*i as usize).map_or("", |s| s.as_str()))
-                    }
-                    SegmentValue::Last => String::new(),
-                })
+                .x_label_formatter(&|v| server_label(&names, v))
                 .y_label_formatter(&|v| short_number(*v))
                 .label_style(("sans-serif", 10))
                 .draw();
@@ -262,12 +257,7 @@ fn rss_chart(report: &CompareReport) -> Option<String> {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(names.len())
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    short(names.get(*i as usize).map_or("", |s| s.as_str()))
-                }
-                SegmentValue::Last => String::new(),
-            })
+            .x_label_formatter(&|v| server_label(&names, v))
             .label_style(("sans-serif", 10))
             .draw();
         for (slot, (_, server)) in servers.iter().enumerate() {
@@ -400,6 +390,14 @@ fn legend(report: &CompareReport) -> String {
 /// Escapes text for HTML.
 fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The label under a bar group: the (shortened) name of the server at that position.
+fn server_label(names: &[String], v: &SegmentValue<i32>) -> String {
+    match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => short(names.get(*i as usize).map_or("", |s| s.as_str())),
+        SegmentValue::Last => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,119 @@
+//! A server binary run as a child process, as it is deployed: for the tests that need the real
+//! program (its flags, its signals, its stderr, `kill -9`, its own file-descriptor limit) rather
+//! than `serve` called in the test's process.
+//!
+//! Every wait is bounded, and dropping a [`ChildServer`] kills and reaps it, so a failing test
+//! never leaves a server behind.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// How long a server may take to print its address, and to stop after SIGTERM: generous, for a
+/// loaded 2-core CI machine.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A server running as a child process; dropping it kills it (SIGKILL) and reaps it.
+pub struct ChildServer {
+    /// The process.
+    child: Child,
+    /// Where it listens, read from its first stdout line.
+    addr: SocketAddr,
+    /// The file its stderr (the error log) goes to.
+    stderr: PathBuf,
+}
+
+impl ChildServer {
+    /// Runs `cmd` (its stdout and stderr are taken over here; stderr goes to a file in `scratch`)
+    /// and waits, bounded, for its `listening on http://ADDR` line.
+    #[track_caller]
+    pub fn spawn(mut cmd: Command, scratch: &Path) -> ChildServer {
+        let stderr = scratch.join("server-stderr.log");
+        let file = File::create(&stderr).expect("a stderr file");
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let (tell, told) = mpsc::channel();
+        // Reads the first line, then drains stdout so the child never blocks on a full pipe;
+        // the thread ends when the child does.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tell.send(lines.next());
+            lines.for_each(drop);
+        });
+        let mut guard = ChildServer { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), stderr };
+        let line = match told.recv_timeout(DEADLINE) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = guard.child.kill();
+                let _ = guard.child.wait();
+                panic!("{program} printed no address ({other:?}); stderr:\n{}", guard.stderr_log());
+            }
+        };
+        guard.addr = line
+            .strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        assert!(guard.addr.ip().is_loopback(), "{line}");
+        guard
+    }
+
+    /// Starts `binary --port 0 --quiet --results-dir <results>` in `scratch`.
+    #[track_caller]
+    pub fn start(binary: &Path, results: &Path, scratch: &Path) -> ChildServer {
+        let mut cmd = Command::new(binary);
+        cmd.args(["--port", "0", "--quiet", "--results-dir"]).arg(results).current_dir(scratch);
+        ChildServer::spawn(cmd, scratch)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What it has written to stderr so far.
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits (bounded) for it to exit; returns how it exited.
+    #[track_caller]
+    pub fn terminate(&mut self) -> ExitStatus {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop within {DEADLINE:?} of SIGTERM");
+            // A pause between checks of a bounded poll, not a guess at how long stopping takes.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `kill -9`: no shutdown step runs. Waits for the process to be gone.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap the killed server");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        // Already reaped after `kill_9` or `terminate`, in which case both calls fail harmlessly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
