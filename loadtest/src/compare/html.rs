@@ -351,8 +351,11 @@ fn percentile_label(x: f64) -> String {
 fn short_number(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.1}M", v / 1e6)
-    } else if v >= 1e3 {
+    } else if v >= 1e4 {
         format!("{:.0}k", v / 1e3)
+    } else if v >= 1e3 {
+        // One decimal below 10k, so that ticks 1,000 and 1,200 do not both read "1k".
+        format!("{:.1}k", v / 1e3)
     } else {
         format!("{v:.0}")
     }
@@ -410,6 +413,8 @@ mod tests {
         assert_eq!(percentile_label(100.0), "99%");
         assert_eq!(percentile_label(1000.0), "99.9%");
         assert_eq!(short_number(1_250_000.0), "1.2M");
+        assert_eq!((short_number(1_200.0).as_str(), short_number(1_000.0).as_str()), ("1.2k", "1.0k"));
+        assert_eq!(short_number(140_000.0), "140k");
         assert_eq!(esc("<a&b>"), "&lt;a&amp;b&gt;");
         assert_eq!((short("04-epoll").as_str(), short("nginx-with-a-long-name").as_str()), ("04", "nginx-wi"));
     }
