@@ -870,6 +870,7 @@ mod tests {
             if census.refused + census.closed == 2 || Instant::now() > deadline {
                 break census;
             }
+            // A pause between checks of a bounded poll (the deadline above), not a guess.
             std::thread::sleep(Duration::from_millis(5));
         };
         let expected = IdleCensus { open: 1, refused: 1, closed: 1, unconnected: IDLE_CONNECTIONS - 3 };
