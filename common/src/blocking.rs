@@ -21,7 +21,18 @@ use crate::site::Site;
 
 /// Serves one client until it leaves, times out, or the server stops, answering each request
 /// with `handler` (usually `|req| site.call(req)`; the CGI server passes its own).
-pub fn serve_connection<F>(mut stream: TcpStream, site: &Site, shutdown: &Shutdown, mut handler: F) -> io::Result<()>
+pub fn serve_connection<F>(stream: TcpStream, site: &Site, shutdown: &Shutdown, handler: F) -> io::Result<()>
+where
+    F: FnMut(&Request<'_>) -> Reply,
+{
+    let result = drive(stream, site, shutdown, handler);
+    // This thread may now wait for its next client for a long time: its log lines go out first.
+    site.flush_log();
+    result
+}
+
+/// The connection loop itself; see [`serve_connection`].
+fn drive<F>(mut stream: TcpStream, site: &Site, shutdown: &Shutdown, mut handler: F) -> io::Result<()>
 where
     F: FnMut(&Request<'_>) -> Reply,
 {
@@ -30,7 +41,7 @@ where
     stream.set_nodelay(true)?;
     // A client that stops reading must not hold this thread forever in `write`.
     stream.set_write_timeout(Some(site.config().idle_timeout))?;
-    let mut conn = site.connection(peer);
+    let mut conn = Conn::new(site, peer);
     // Whether this connection has been told that the server is stopping. The shared flag cannot
     // say so: shutdown may begin while this thread is busy, with nobody polling the pipe.
     let mut told_to_stop = false;
@@ -53,6 +64,8 @@ where
         if conn.is_done() || !conn.wants_read() {
             return Ok(());
         }
+        // The access log lines of what was just answered go out before the thread sleeps.
+        site.flush_log();
         match wait(&stream, conn.deadline(), shutdown, !told_to_stop)? {
             Event::Readable => match stream.read(conn.read_buf()) {
                 Ok(n) => conn.received(n),

@@ -3,6 +3,7 @@
 //! One [`Config`] for all servers keeps `--help` the same everywhere: a reader comparing two
 //! servers compares their models, not their flags. Flags that only one model reads (`--queue`
 //! for 06, `--cgi-dir` for 02, ...) sit under their own heading and say which server uses them.
+//! An application adds its own flags beside these (see [`crate::server::main_with`]).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -65,29 +66,16 @@ pub struct Config {
     /// 02: a CGI script running longer than this is killed and answered with 504.
     #[arg(long, default_value = "30s", value_parser = parse_duration, help_heading = "Model options")]
     pub cgi_timeout: Duration,
-
-    /// Stats service: the CSV to load [default: the bundled reconstructed table].
-    #[arg(long, env = "FLASH_STATS_CSV", help_heading = "Stats service")]
-    pub stats_csv: Option<PathBuf>,
-    /// Stats service: where job results are written.
-    #[arg(long, env = "FLASH_RESULTS_DIR", default_value = "results", help_heading = "Stats service")]
-    pub results_dir: PathBuf,
-    /// Stats service: job threads [default: env TP_NUM_OF_THREADS, else the number of cores].
-    #[arg(long, help_heading = "Stats service")]
-    pub job_threads: Option<usize>,
-    /// Stats service: activity log file (rotated by size).
-    #[arg(long, help_heading = "Stats service")]
-    pub log_file: Option<PathBuf>,
 }
 
 impl Config {
-    /// The defaults, as if no flag were given, except port 0, no access log, and results in
-    /// `results_dir` (tests pass a temporary folder).
-    pub fn for_tests(results_dir: PathBuf) -> Config {
-        let mut c = Config::parse_from(["flash-test"]);
+    /// The defaults, as if no flag were given and the environment were empty, except port 0 and
+    /// no access log: what in-process test servers start from, whatever the developer's shell
+    /// has set.
+    pub fn for_tests() -> Config {
+        let mut c: Config = defaults();
         c.port = 0;
         c.quiet = true;
-        c.results_dir = results_dir;
         c
     }
 
@@ -110,6 +98,12 @@ impl Config {
     pub fn docroot(&self) -> PathBuf {
         self.docroot.clone().unwrap_or_else(|| bundled("www"))
     }
+}
+
+/// The defaults of a set of flags, as if none were given and the environment were empty.
+pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("flash-test")).mut_args(|arg| arg.env(None));
+    T::from_arg_matches(&command.get_matches_from(["flash-test"])).expect("every flag has a default")
 }
 
 /// The number of cores this process may run on.

@@ -16,6 +16,19 @@
 //!   }
 //! ```
 //!
+//! The buffer contract, which a completion-based server (io_uring, where the kernel holds a buffer
+//! while an operation is in flight) depends on:
+//!
+//! - The slice [`Conn::read_buf`] returns stays valid, and is not read by the `Conn`, until the
+//!   matching [`Conn::received`]; no other call may come between them. Its length is the most
+//!   that may be read; it is never empty.
+//! - The slice [`Conn::output`] returns stays valid and unchanged until the matching
+//!   [`Conn::wrote`], which may report any prefix of it (a short write). No other call may come
+//!   between them either: `process`, `complete`, `timed_out` and `shutdown` may append to the
+//!   output, and appending may move it.
+//! - A server that needs to keep bytes across those calls (a send still in flight while the
+//!   next request is processed) copies them first.
+//!
 //! Pipelining falls out of the shape: `process` answers *all* complete requests in the buffer and
 //! appends their responses to one output buffer, so a server that writes `output()` once per
 //! wake-up sends a whole batch in one syscall. Requests are answered strictly in order, one at a
@@ -527,25 +540,15 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::app::App;
+    use crate::app::Hello;
     use crate::config::Config;
-
-    /// Answers every request with a short static body, as `/hello` does.
-    struct Hello;
-
-    impl App for Hello {
-        fn call(&self, _req: &Request<'_>) -> Reply {
-            Reply::Now(Response::text(200, "Hello, world!"))
-        }
-    }
 
     /// Feeds `batches` batches of 16 pipelined requests, each in one read, and after each batch
     /// writes the output the way 04 does: only while `wants_write()`, at most `write_max` bytes per
     /// write. Returns the largest capacities the input and output buffers reached.
     fn pipelined_batches(batches: usize, write_max: usize) -> (usize, usize) {
-        let results = tempfile::tempdir().unwrap();
-        let site = Site::with_app(Config::for_tests(results.path().to_path_buf()), Arc::new(Hello)).unwrap();
-        let mut conn = site.connection("127.0.0.1:40000".parse().unwrap());
+        let site = Site::new(Config::for_tests(), Arc::new(Hello)).unwrap();
+        let mut conn = Conn::new(&site, "127.0.0.1:40000".parse().unwrap());
         let batch = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".repeat(16);
         let (mut max_buf, mut max_out) = (0, 0);
         for _ in 0..batches {

@@ -1,4 +1,5 @@
-//! `flash-common`: everything the Flash servers share, so that each server holds only its model.
+//! `flash-common`: the HTTP layer and the server runtime every Flash server shares, so that each
+//! server holds only its model, and every application plugs into every server the same way.
 //!
 //! Two invariants shape this crate:
 //!
@@ -9,11 +10,20 @@
 //! 2. **A server never parses or formats HTTP itself.** It moves bytes between sockets and a
 //!    [`Conn`], and decides who runs what, when. That decision is the lesson of each server.
 //!
-//! Around the HTTP layer: the application every server serves ([`app`], with the [`App`] trait
-//! and its [`Reply`] that may come later from another thread), the shared command line
-//! ([`config`]) and `main` ([`server`]), graceful [`shutdown`], the blocking connection loop the
-//! thread-based servers share ([`blocking`]), and a small [`client`] for tests.
+//! Around the HTTP layer, the runtime: the application interface ([`app`], with the [`App`] trait
+//! and its [`Reply`] that may come later from another thread), the [`Site`] a server is handed
+//! (application, configuration, [`access_log`], [`status`] counters), the shared command line
+//! ([`config`]) and the one entry point every binary goes through ([`server::main_with`]),
+//! graceful [`shutdown`], the blocking connection loop the thread-based servers share
+//! ([`blocking`]), and a small [`client`] for tests.
+//!
+//! This crate knows no application and no model: the demo site and the stats service
+//! (`flash-demo`), the replicated log and the cluster live above it; the servers beside them.
+//!
+//! Imports run one way, from the connection down: `conn` → `site` → `app` → `reply`, `request`,
+//! `response` → `parse`, `chunked`.
 
+pub mod access_log;
 pub mod app;
 pub mod blocking;
 pub mod chunked;
@@ -28,8 +38,9 @@ pub mod response;
 pub mod server;
 pub mod shutdown;
 pub mod site;
+pub mod status;
 
-pub use app::{App, FlashApp};
+pub use app::App;
 pub use config::Config;
 pub use conn::Conn;
 pub use reply::{deferred, Pending, Reply, Responder};
@@ -37,3 +48,4 @@ pub use request::{OwnedRequest, Request};
 pub use response::{Body, Response};
 pub use shutdown::Shutdown;
 pub use site::Site;
+pub use status::Status;

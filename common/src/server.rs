@@ -1,32 +1,68 @@
-//! What every server's `main` does, written once: parse the command line, bind, announce the
-//! address, install the signal handlers, build the site, and run the server's `serve`.
+//! What every server binary's `main` does, written once: parse the command line, bind, build the
+//! application, announce the address, install the signal handlers, and run the server's `serve`.
 //!
-//! Each server's `src/main.rs` is then the same three lines, and its `src/lib.rs` holds nothing
-//! but its model.
+//! This is the one entry point through which any application plugs into any server:
+//! [`main_with`] takes the model (`serve`) and a function that builds the application from the
+//! server's flags, its own flags (a clap `Args` struct, flattened into one command line) and the
+//! address the server bound. The demo site is `main_with(.., flash_04_epoll::serve, FlashApp::launch)`;
+//! the replicated log is the same line with 07's `serve` and its own app. So each server's
+//! `src/main.rs` is a few lines, its `src/lib.rs` holds nothing but its model, and no
+//! application copies the run loop.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::{Args, CommandFactory, FromArgMatches};
 use socket2::{Domain, Socket, Type};
 
+use crate::app::App;
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 use crate::site::Site;
+use crate::status::Status;
 
 /// The signature every server's `serve` has.
 pub type Serve = fn(TcpListener, Site, Shutdown) -> io::Result<()>;
 
-/// Runs a server binary: the whole of every `main`. `name` and `about` are the server crate's
-/// own (`env!("CARGO_PKG_NAME")`, `env!("CARGO_PKG_DESCRIPTION")`), so `--help` names the server.
-pub fn main(name: &'static str, about: &'static str, serve: Serve) -> ExitCode {
-    let command = Config::command().name(name).bin_name(name).about(about);
-    let config = match Config::from_arg_matches(&command.get_matches()) {
-        Ok(config) => config,
+/// What an application is built from, once the server has bound its port.
+pub struct Setup<'a, F> {
+    /// The server's own flags (`--port`, `--threads`, limits, `--docroot`, ...).
+    pub config: &'a Config,
+    /// The application's flags, parsed from the same command line.
+    pub flags: F,
+    /// Where the server listens, with port 0 already resolved to the real port.
+    pub addr: SocketAddr,
+    /// The server's counters, for an application that shows them.
+    pub status: Arc<Status>,
+}
+
+/// The flags of an application that has none.
+#[derive(Args, Clone, Debug, Default)]
+pub struct NoFlags {}
+
+/// The server's command line with an application's flags added: `--help` lists both.
+pub fn command<F: Args>(name: &'static str, about: &'static str) -> clap::Command {
+    F::augment_args(Config::command()).name(name).bin_name(name).about(about)
+}
+
+/// Runs a server binary: the whole of every `main`. `name` and `about` are the binary crate's
+/// own (`env!("CARGO_PKG_NAME")`, `env!("CARGO_PKG_DESCRIPTION")`), so `--help` names it;
+/// `make_app` builds the application once the port is bound, before the first client.
+pub fn main_with<F, A, M>(name: &'static str, about: &'static str, serve: Serve, make_app: M) -> ExitCode
+where
+    F: Args + FromArgMatches,
+    A: App,
+    M: FnOnce(Setup<'_, F>) -> io::Result<A>,
+{
+    let matches = command::<F>(name, about).get_matches();
+    let parsed = Config::from_arg_matches(&matches).and_then(|c| Ok((c, F::from_arg_matches(&matches)?)));
+    let (config, flags) = match parsed {
+        Ok(both) => both,
         Err(e) => e.exit(),
     };
-    match run(config, serve) {
+    match run(config, flags, serve, make_app) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -35,22 +71,30 @@ pub fn main(name: &'static str, about: &'static str, serve: Serve) -> ExitCode {
     }
 }
 
-fn run(config: Config, serve: Serve) -> io::Result<()> {
+fn run<F, A, M>(config: Config, flags: F, serve: Serve, make_app: M) -> io::Result<()>
+where
+    A: App,
+    M: FnOnce(Setup<'_, F>) -> io::Result<A>,
+{
     raise_fd_limit();
     let listener = bind(SocketAddr::new(config.addr, config.port))
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}:{}: {e}", config.addr, config.port)))?;
     let shutdown = Shutdown::new()?;
     shutdown.install_signals()?;
-    let site = Site::new(config)?;
+    let status = Arc::new(Status::new());
+    let addr = listener.local_addr()?;
+    let app = make_app(Setup { config: &config, flags, addr, status: status.clone() })?;
+    let site = Site::with_status(config, Arc::new(app), status)?;
     site.app().warm_up();
     // Tests and tools read this line to learn the port; it must come first and be flushed.
     let mut out = io::stdout().lock();
-    writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+    writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
     drop(out);
-    serve(listener, site.clone(), shutdown)?;
+    let served = serve(listener, site.clone(), shutdown);
+    // The application finishes its background work even when the server failed.
     site.shutdown_app();
-    Ok(())
+    served
 }
 
 /// Binds a listening socket the way servers should: `SO_REUSEADDR` so a restart does not wait

@@ -20,9 +20,10 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 
 use fixtures::{BROWSER_GET, CHUNKED_HEAD, CHUNKED_POST, MINIMAL_GET};
+use flash_common::app::Hello;
 use flash_common::chunked::ChunkedDecoder;
 use flash_common::parse::{parse_head, Framing, Head, Limits};
-use flash_common::{Config, Site};
+use flash_common::{Config, Conn, Site};
 
 /// The system allocator, counting the allocations of threads that asked it to.
 struct Counting;
@@ -137,17 +138,17 @@ fn chunked_post_head_and_body_allocate_nothing() {
     assert_eq!(count(|| (0..ROUNDS).for_each(|_| round(&mut head, &mut buf))), 0);
 }
 
-/// A keep-alive `GET /hello` through the whole connection state machine and the application:
+/// A keep-alive `GET /hello` through the whole connection state machine and an application that
+/// answers as the demo's `/hello` does:
 /// receive, process, output, wrote, driven as 04 drives it (`output()` only while `wants_write()`).
 /// No access log (`--quiet`, as benchmarks run). This is what caught the output buffer growing
 /// by every response (about ten reallocations per thousand requests) when `output()` was the
 /// only place it started over.
 #[test]
 fn keep_alive_hello_through_conn_allocates_nothing() {
-    let results = tempfile::tempdir().unwrap();
-    let site = Site::new(Config::for_tests(results.path().to_path_buf())).unwrap();
+    let site = Site::new(Config::for_tests(), std::sync::Arc::new(Hello)).unwrap();
     let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let mut conn = site.connection(peer);
+    let mut conn = Conn::new(&site, peer);
     let request = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut one = || {
         let room = conn.read_buf();

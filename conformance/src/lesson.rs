@@ -58,7 +58,7 @@ pub fn hellos_during(addr: SocketAddr, slow_target: &str) -> Overlap {
 pub fn cpu_units_for(want: Duration) -> u64 {
     let probe = 200_000;
     let t = Instant::now();
-    std::hint::black_box(flash_common::app::cpu_work(probe));
+    std::hint::black_box(flash_demo::cpu_work(probe));
     let per_unit = t.elapsed().as_secs_f64() / probe as f64;
     ((want.as_secs_f64() / per_unit) as u64).max(1)
 }

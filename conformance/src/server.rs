@@ -1,5 +1,6 @@
 //! A server under test, running in-process on its own thread: started on `127.0.0.1:0` with
-//! test defaults, stopped through the same [`Shutdown`] SIGTERM triggers.
+//! test defaults, serving the demo application (`flash-demo`, whose routes and files the corpus
+//! checks), and stopped through the same [`Shutdown`] SIGTERM triggers.
 //!
 //! In-process rather than as a child process so that a case can shape the [`Config`] directly
 //! and see `serve`'s own `io::Result`, and so that no stray process can outlive a failed test.
@@ -12,8 +13,11 @@ use std::sync::Once;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use flash_common::server::{bind, raise_fd_limit, Serve};
-use flash_common::{Config, Shutdown, Site};
+use std::sync::Arc;
+
+use flash_common::server::{bind, raise_fd_limit, Serve, Setup};
+use flash_common::{App, Config, Shutdown, Site, Status};
+use flash_demo::{DemoFlags, FlashApp};
 use tempfile::TempDir;
 
 /// How long a server may take to return from `serve` once shutdown is triggered: half the
@@ -47,26 +51,32 @@ impl TestServer {
     /// body limit, another docroot).
     #[track_caller]
     pub fn start_with(serve: Serve, configure: impl FnOnce(&mut Config)) -> TestServer {
-        TestServer::start_site(serve, configure, Site::new)
+        TestServer::start_app(serve, configure, |setup| Ok(Arc::new(FlashApp::launch(setup)?)))
     }
 
-    /// Starts `serve` on a site built by `build` from the configuration, for the cases that
-    /// need to watch the application (see `graceful_shutdown_finishes_in_flight`).
+    /// Starts `serve` with the application `build` makes, as a server binary would build it
+    /// (see [`Setup`]), from the demo application's test flags (stats results in a fresh
+    /// temporary folder): for the cases that change those flags or wrap the application to watch
+    /// it (see `graceful_shutdown_finishes_in_flight`).
     #[track_caller]
-    pub fn start_site(
+    pub fn start_app(
         serve: Serve,
         configure: impl FnOnce(&mut Config),
-        build: impl FnOnce(Config) -> std::io::Result<Site>,
+        build: impl FnOnce(Setup<'_, DemoFlags>) -> std::io::Result<Arc<dyn App>>,
     ) -> TestServer {
         static FD_LIMIT: Once = Once::new();
         FD_LIMIT.call_once(raise_fd_limit);
 
         let results = tempfile::tempdir().expect("cannot create a temporary results folder");
-        let mut config = Config::for_tests(results.path().to_path_buf());
+        let mut config = Config::for_tests();
         configure(&mut config);
         let listener = bind("127.0.0.1:0".parse().expect("a literal address")).expect("cannot bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a bound listener has an address");
-        let site = build(config).expect("cannot build the site");
+        let status = Arc::new(Status::new());
+        let flags = DemoFlags::for_tests(results.path());
+        let app = build(Setup { config: &config, flags, addr, status: status.clone() })
+            .expect("cannot build the application");
+        let site = Site::with_status(config, app, status).expect("cannot build the site");
         let shutdown = Shutdown::new().expect("cannot create the shutdown pipe");
         let (done, finished) = mpsc::channel();
         let thread = {

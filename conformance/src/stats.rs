@@ -21,10 +21,12 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flash_common::client::Client;
 use flash_common::server::Serve;
+use flash_demo::FlashApp;
 use flash_stats::checker::compare;
 use serde_json::{json, Value};
 
@@ -466,7 +468,16 @@ pub fn bad_input_is_400(serve: Serve) {
 /// answers the same bytes, `/api/jobs` lists them, and new jobs are numbered after them.
 pub fn results_survive_a_restart(serve: Serve) {
     let dir = tempfile::tempdir().expect("a temporary results folder");
-    let start = || TestServer::start_with(serve, |c| c.results_dir = dir.path().to_path_buf());
+    let start = || {
+        TestServer::start_app(
+            serve,
+            |_| {},
+            |mut setup| {
+                setup.flags.results_dir = dir.path().to_path_buf();
+                Ok(Arc::new(FlashApp::launch(setup)?))
+            },
+        )
+    };
     let inputs = inputs();
     let first = start();
     let mut client = connect(first.addr());

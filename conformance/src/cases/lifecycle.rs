@@ -7,7 +7,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use flash_common::server::Serve;
-use flash_common::{App, Reply, Request, Site};
+use flash_common::{App, Reply, Request};
+use flash_demo::FlashApp;
 
 use super::{assert_refusal, assert_serves, get};
 use crate::server::TestServer;
@@ -51,7 +52,7 @@ pub fn idle_keep_alive_is_closed(serve: Serve) {
 /// outside that a request is in flight, without sleeping and hoping.
 struct Announce {
     /// The real application.
-    inner: Site,
+    inner: FlashApp,
     /// Told the moment a `/sleep` request starts.
     started: mpsc::Sender<()>,
 }
@@ -65,7 +66,7 @@ impl App for Announce {
     }
 
     fn shutdown(&self) {
-        self.inner.shutdown_app();
+        self.inner.shutdown();
     }
 }
 
@@ -73,13 +74,10 @@ impl App for Announce {
 /// then closed, and `serve` returns `Ok`.
 pub fn graceful_shutdown_finishes_in_flight(serve: Serve) {
     let (started, in_flight) = mpsc::channel();
-    let server = TestServer::start_site(
+    let server = TestServer::start_app(
         serve,
         |_| {},
-        move |config| {
-            let inner = Site::new(config.clone())?;
-            Site::with_app(config, Arc::new(Announce { inner, started }))
-        },
+        move |setup| Ok(Arc::new(Announce { inner: FlashApp::launch(setup)?, started })),
     );
     let mut wire = Wire::connect(server.addr());
     wire.send(get("/sleep?ms=300"));

@@ -81,13 +81,13 @@ impl Cgi {
         let docroot = docroot
             .canonicalize()
             .map_err(|e| io::Error::new(e.kind(), format!("--docroot {}: {e}", docroot.display())))?;
-        let mut app_env = vec![
-            var("FLASH_DOCROOT", docroot.as_os_str().as_bytes())?,
-            var("FLASH_RESULTS_DIR", std::path::absolute(&config.results_dir)?.as_os_str().as_bytes())?,
-        ];
-        if let Some(csv) = &config.stats_csv {
-            app_env.push(var("FLASH_STATS_CSV", std::path::absolute(csv)?.as_os_str().as_bytes())?);
-        }
+        // The application says what a copy of it must be told; the server only passes it on.
+        let app_env = site
+            .app()
+            .environment()
+            .iter()
+            .map(|(name, value)| var(name, value.as_bytes()))
+            .collect::<io::Result<_>>()?;
         let fixed = vec![
             var("GATEWAY_INTERFACE", b"CGI/1.1")?,
             var("SERVER_SOFTWARE", concat!("flash/", env!("CARGO_PKG_VERSION")).as_bytes())?,

@@ -71,7 +71,7 @@ fn env_script_sees_the_rfc_3875_meta_variables() {
     let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Custom", "a b"), ("X-Custom", "c")];
     let res = c.request("POST", "/cgi-bin/env.sh/extra/pa%20th?q=1&r=two", &headers, b"x=1&y=2").unwrap();
     let v = variables(&res);
-    let docroot = Config::for_tests(".".into()).docroot().canonicalize().unwrap();
+    let docroot = Config::for_tests().docroot().canonicalize().unwrap();
     let port = server.addr().port().to_string();
     let want = [
         ("GATEWAY_INTERFACE", "CGI/1.1"),

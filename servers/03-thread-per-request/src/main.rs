@@ -1,9 +1,5 @@
 //! The `flash-03-thread-per-request` binary: the shared command line around this crate's `serve`.
 
 fn main() -> std::process::ExitCode {
-    flash_common::server::main(
-        env!("CARGO_PKG_NAME"),
-        env!("CARGO_PKG_DESCRIPTION"),
-        flash_03_thread_per_request::serve,
-    )
+    flash_demo::main(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_DESCRIPTION"), flash_03_thread_per_request::serve)
 }

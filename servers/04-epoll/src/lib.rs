@@ -88,6 +88,7 @@ where
 
     loop {
         let timeout = next_sweep.saturating_duration_since(Instant::now());
+        site.flush_log(); // This round's access log lines, in one write, before we sleep.
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if interrupted(&e) {
                 continue;
@@ -123,7 +124,7 @@ where
                         poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
                         stream.set_nodelay(true)?;
                         site.status().accepted(worker);
-                        let conn = site.connection(peer);
+                        let conn = Conn::new(site, peer);
                         clients.insert(token, Client { stream, conn, readable: false, writable: true });
                     }
                 }

@@ -20,11 +20,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use flash_common::parse::{parse_head, Head, Limits, HEADER_CAP};
 use flash_common::response::reason_phrase;
-use flash_common::site::Status;
-use flash_common::{App, Body, Config, FlashApp, Reply, Request, Response};
+use flash_common::server::command;
+use flash_common::{App, Body, Config, Reply, Request, Response, Status};
+use flash_demo::{DemoFlags, FlashApp};
 
 fn main() -> ExitCode {
     if var_os("GATEWAY_INTERFACE").is_none() {
@@ -51,8 +52,11 @@ fn main() -> ExitCode {
 
 /// Builds the application, rebuilds the request, and answers it.
 fn answer() -> Result<Response, String> {
-    let config = Config::try_parse_from(["flash-cgi"]).map_err(|e| e.to_string())?;
-    let app = FlashApp::new(&config, Arc::new(Status::new()), true).map_err(|e| e.to_string())?;
+    let matches =
+        command::<DemoFlags>("flash-cgi", "").try_get_matches_from(["flash-cgi"]).map_err(|e| e.to_string())?;
+    let config = Config::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let flags = DemoFlags::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let app = FlashApp::new(&config, &flags, Arc::new(Status::new()), true).map_err(|e| e.to_string())?;
     let Some(len) = text("CONTENT_LENGTH").map_or(Some(0), |s| s.parse::<usize>().ok()) else {
         return Ok(Response::error(400, "CONTENT_LENGTH is not a number"));
     };

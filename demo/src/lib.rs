@@ -1,9 +1,11 @@
-//! The one application every Flash server serves: the WSGI idea, in Rust.
+//! `flash-demo`: the application every Flash server serves out of the box, and the `main` of
+//! every server binary.
 //!
-//! A server moves bytes; an [`App`] answers requests. Because every server hands the same
-//! requests to the same `App`, any difference a reader measures between two servers is the
-//! server's doing. [`FlashApp`] is Flash's own: the demo and benchmark routes, the stats job
-//! service under `/api/`, and static files for everything else.
+//! A server moves bytes; an [`App`] answers requests. [`FlashApp`] is Flash's own: the demo and
+//! benchmark routes, the stats job service under `/api/`, the server's counters at
+//! `/server-status`, and static files for everything else. It sits above the HTTP layer
+//! (`flash-common`), which knows no application, and plugs in through the same entry point as the
+//! replicated log and the cluster: [`main`] is `server::main_with` with this app.
 //!
 //! Two routes exist to expose each model's weak spot: `/sleep` blocks the thread that runs it,
 //! standing for a call to a slow database; `/cpu` burns the core that runs it, standing for real
@@ -12,33 +14,48 @@
 
 mod files;
 
+use std::ffi::OsString;
 use std::hash::Hasher;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Args;
+use flash_common::server::{main_with, Serve, Setup};
+use flash_common::{App, Body, Config, Reply, Request, Response, Status};
 use serde_json::json;
 
-use crate::config::Config;
-use crate::reply::Reply;
-use crate::request::Request;
-use crate::response::{Body, Response};
-use crate::site::Status;
+/// The demo application's own flags, added to every server's command line.
+#[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Stats service")]
+pub struct DemoFlags {
+    /// Stats service: the CSV to load [default: the bundled reconstructed table].
+    #[arg(long, env = "FLASH_STATS_CSV")]
+    pub stats_csv: Option<PathBuf>,
+    /// Stats service: where job results are written.
+    #[arg(long, env = "FLASH_RESULTS_DIR", default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Stats service: job threads [default: the number of cores].
+    #[arg(long, env = "TP_NUM_OF_THREADS")]
+    pub job_threads: Option<usize>,
+    /// Stats service: activity log file (rotated by size).
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+}
 
-/// An application: turns a request into a reply, now or later (see [`crate::reply`]).
-///
-/// `call` runs on whichever thread the server chooses and may run on many at once, hence
-/// `Send + Sync`. A handler that would block a shared event loop for long should answer
-/// [`Reply::Later`] and finish elsewhere.
-pub trait App: Send + Sync + 'static {
-    /// Answers one request.
-    fn call(&self, req: &Request<'_>) -> Reply;
+impl DemoFlags {
+    /// The defaults, as if no flag were given and the environment were empty, with results in
+    /// `results_dir` (tests pass a temporary folder).
+    pub fn for_tests(results_dir: &Path) -> DemoFlags {
+        DemoFlags { results_dir: results_dir.to_path_buf(), ..flash_common::config::defaults() }
+    }
+}
 
-    /// The server is starting: load what the first request would otherwise wait for.
-    fn warm_up(&self) {}
-
-    /// The server is stopping: finish background work (queued jobs) before it exits.
-    fn shutdown(&self) {}
+/// Runs a server binary serving the demo application: the whole `main` of servers 01 to 08.
+pub fn main(name: &'static str, about: &'static str, serve: Serve) -> ExitCode {
+    main_with(name, about, serve, FlashApp::launch)
 }
 
 /// The longest `/sleep` allowed, in milliseconds.
@@ -54,28 +71,41 @@ pub struct FlashApp {
     status: Arc<Status>,
     /// The stats job service, answering `/api/*`.
     stats: flash_stats::Service,
+    /// What a copy of this application in a CGI process must be told (see [`App::environment`]).
+    environment: Vec<(&'static str, OsString)>,
 }
 
 impl FlashApp {
-    /// Builds the application from the configuration. `inline_jobs` runs stats jobs inside the
-    /// request (for the CGI server, whose process lives for one request).
-    pub fn new(config: &Config, status: Arc<Status>, inline_jobs: bool) -> std::io::Result<FlashApp> {
+    /// Builds the application for a server that has bound its port.
+    pub fn launch(setup: Setup<'_, DemoFlags>) -> io::Result<FlashApp> {
+        FlashApp::new(setup.config, &setup.flags, setup.status, false)
+    }
+
+    /// Builds the application from the server's configuration and its own flags. `inline_jobs`
+    /// runs stats jobs inside the request (for the CGI program, whose process lives for one
+    /// request).
+    pub fn new(config: &Config, flags: &DemoFlags, status: Arc<Status>, inline_jobs: bool) -> io::Result<FlashApp> {
         let docroot = config.docroot();
         let root = docroot
             .canonicalize()
-            .map_err(|e| std::io::Error::new(e.kind(), format!("--docroot {}: {e}", docroot.display())))?;
-        let job_threads = config
-            .job_threads
-            .or_else(|| std::env::var("TP_NUM_OF_THREADS").ok()?.parse().ok())
-            .unwrap_or_else(crate::config::cores);
+            .map_err(|e| io::Error::new(e.kind(), format!("--docroot {}: {e}", docroot.display())))?;
+        let job_threads = flags.job_threads.unwrap_or_else(flash_common::config::cores);
         let stats = flash_stats::Service::open(flash_stats::StatsConfig {
-            csv: config.stats_csv.clone(),
-            results_dir: config.results_dir.clone(),
+            csv: flags.stats_csv.clone(),
+            results_dir: flags.results_dir.clone(),
             job_threads,
-            log_file: config.log_file.clone(),
+            log_file: flags.log_file.clone(),
             inline_jobs,
         })?;
-        Ok(FlashApp { root, status, stats })
+        // Absolute, since a CGI program may run in another folder.
+        let mut environment = vec![
+            ("FLASH_DOCROOT", root.clone().into_os_string()),
+            ("FLASH_RESULTS_DIR", std::path::absolute(&flags.results_dir)?.into_os_string()),
+        ];
+        if let Some(csv) = &flags.stats_csv {
+            environment.push(("FLASH_STATS_CSV", std::path::absolute(csv)?.into_os_string()));
+        }
+        Ok(FlashApp { root, status, stats, environment })
     }
 }
 
@@ -108,6 +138,10 @@ impl App for FlashApp {
 
     fn shutdown(&self) {
         self.stats.shutdown();
+    }
+
+    fn environment(&self) -> Vec<(&'static str, OsString)> {
+        self.environment.clone()
     }
 }
 

@@ -12,9 +12,9 @@ use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::date::{http_date, parse_http_date};
-use crate::request::{percent_decode, Request};
-use crate::response::{Body, Response};
+use flash_common::date::{http_date, parse_http_date};
+use flash_common::request::{percent_decode, Request};
+use flash_common::{Body, Response};
 
 /// Serves the file `req` names under `root` (already canonical).
 pub fn serve(root: &Path, req: &Request<'_>) -> Response {
