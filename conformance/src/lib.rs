@@ -36,6 +36,7 @@ pub mod lesson;
 pub mod process;
 pub mod server;
 pub mod stats;
+pub mod wait;
 pub mod wire;
 
 use std::net::SocketAddr;

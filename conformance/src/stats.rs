@@ -43,9 +43,6 @@ pub const JOB_DEADLINE: Duration = Duration::from_secs(30);
 /// The read/write timeout of every request, so that a silent server fails a case, not hangs it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The pause while waiting for `num_jobs` to reach 0: only bounds the busy-waiting.
-const DRAIN_POLL: Duration = Duration::from_millis(10);
-
 /// The question every lifecycle test asks (any of the original ones would do).
 const QUESTION: &str = "Percent of adults aged 18 years and older who have obesity";
 
@@ -255,35 +252,27 @@ fn connect(addr: SocketAddr) -> Client {
 /// answered 200 with "running" or "done".
 #[track_caller]
 fn wait_done(addr: SocketAddr, id: &str) -> Value {
-    let started = Instant::now();
     let mut client = connect(addr);
-    loop {
+    crate::wait::until(&format!("{id} to be done"), JOB_DEADLINE, || {
         let (status, answer) =
             send(&mut client, "GET", &format!("/api/get_results/{id}"), b"").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(status, 200, "{id}: {answer}");
         match answer["status"].as_str() {
-            Some("done") => return answer,
-            Some("running") => {}
+            Some("done") => Some(answer),
+            Some("running") => None,
             _ => panic!("{id}: unexpected answer {answer}"),
         }
-        assert!(started.elapsed() < JOB_DEADLINE, "{id} still running after {JOB_DEADLINE:?}");
-        std::thread::sleep(DRAIN_POLL);
-    }
+    })
 }
 
 /// Polls `num_jobs` until it is 0.
 #[track_caller]
 fn wait_idle(addr: SocketAddr) {
-    let started = Instant::now();
-    loop {
+    crate::wait::until_true("the stats service to have no jobs pending", JOB_DEADLINE, || {
         let (status, answer) = call(addr, "GET", "/api/num_jobs", b"");
         assert_eq!(status, 200, "{answer}");
-        if answer["num_jobs"] == 0 {
-            return;
-        }
-        assert!(started.elapsed() < JOB_DEADLINE, "jobs still pending after {JOB_DEADLINE:?}: {answer}");
-        std::thread::sleep(DRAIN_POLL);
-    }
+        answer["num_jobs"] == 0
+    });
 }
 
 /// `/api/jobs` as (id, state) pairs, in the order listed.

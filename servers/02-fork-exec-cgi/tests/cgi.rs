@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use flash_02_fork_exec_cgi::serve;
 use flash_common::client::{Client, ClientResponse};
 use flash_common::Config;
+use flash_conformance::wait::until_true;
 use flash_conformance::{TestServer, Wire};
 
 /// The longest any one expectation may take.
@@ -51,16 +52,6 @@ fn server_with_scripts(
 fn variables(res: &ClientResponse) -> HashMap<String, String> {
     assert_eq!(res.status, 200, "{}", res.text());
     res.text().lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-/// Polls `check` until it holds or the deadline passes.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !check() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        // A pause between checks, not a guess at how long to wait: the deadline is above.
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -195,7 +186,7 @@ fn looping_script_is_killed_at_the_timeout_with_504() {
     let pid = std::fs::read_to_string(_dir.path().join("sleeper.pid")).unwrap();
     let stat = format!("/proc/{}/stat", pid.trim());
     // Killed, then reaped by init (or a zombie waiting for it): either way, not running.
-    eventually("the script's own child to be killed", || {
+    until_true("the script's own child to be killed", DEADLINE, || {
         std::fs::read_to_string(&stat)
             .map_or(true, |s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
     });
@@ -331,7 +322,7 @@ fn graceful_shutdown_finishes_a_script_in_flight() {
     );
     let mut wire = Wire::connect(server.addr());
     wire.send("GET /cgi-bin/held.sh HTTP/1.1\r\nHost: flash\r\n\r\n");
-    eventually("the script to start", || dir.path().join("started").exists());
+    until_true("the script to start", DEADLINE, || dir.path().join("started").exists());
     server.trigger_shutdown();
     // Opening the FIFO waits for the script's end; the line lets it answer.
     std::fs::OpenOptions::new().write(true).open(dir.path().join("release")).unwrap().write_all(b"go\n").unwrap();
