@@ -56,8 +56,8 @@ where
             }
             flush(&mut stream, &mut conn)?;
         }
-        if let Some(pending) = conn.take_pending() {
-            conn.complete(pending.wait());
+        if let Some((id, pending)) = conn.take_pending() {
+            conn.complete(id, pending.wait());
             continue;
         }
         // After a flush, a connection that will not read is one that has finished.

@@ -8,7 +8,7 @@
 //! ```text
 //!   loop {
 //!       conn.process(handler);           // answer every complete request buffered so far
-//!       if let Some(p) = conn.take_pending() { ... wait for p, then conn.complete(response) }
+//!       while let Some((id, p)) = conn.take_pending() { ... wait for p, then conn.complete(id, response) }
 //!       write conn.output(), then conn.wrote(n)
 //!       if conn.is_done() { close }
 //!       if conn.wants_read() { read into conn.read_buf(), then conn.received(n) }  // 0 = EOF
@@ -31,10 +31,21 @@
 //!
 //! Pipelining falls out of the shape: `process` answers *all* complete requests in the buffer and
 //! appends their responses to one output buffer, so a server that writes `output()` once per
-//! wake-up sends a whole batch in one syscall. Requests are answered strictly in order, one at a
-//! time; a handler that defers ([`Reply::Later`]) holds up the requests behind it, as HTTP/1.1
-//! requires (responses must come back in request order).
+//! wake-up sends a whole batch in one syscall. Responses go out strictly in request order, as
+//! HTTP/1.1 requires, but requests need not wait for each other: a handler that defers
+//! ([`Reply::Later`]) does not stop `process` from handing the requests behind it to the
+//! application, up to [`MAX_OWED`] at a time, so a server with a thread pool (05) runs a whole
+//! pipelined batch at once. Each answer that is not yet writable (deferred, or ready but behind
+//! a deferred one) waits in a queue with what its encoding and log line need from its request,
+//! and is written as soon as everything before it is. The one exception to running ahead: a
+//! request that expects `100 Continue` waits until the answers before it are written, since the
+//! interim response must come after them too.
+//!
+//! A response that closes the connection (an nph CGI script's) discards the answers queued
+//! behind it; their handlers have run. Clients that pipeline only idempotent requests, as RFC
+//! 9112 §9.3.2 asks, lose nothing by that.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -60,6 +71,10 @@ const OUT_HIGH_WATER: usize = 64 * 1024;
 const SHRINK_ABOVE: usize = 64 * 1024;
 /// How much of a file body is read per refill of the output buffer.
 const FILE_CHUNK: usize = 64 * 1024;
+/// The most answers a connection may owe at once (deferred, or ready behind a deferred one):
+/// enough for a client pipelining 16 or 32 requests, few enough that one client cannot make
+/// the application run without bound.
+pub const MAX_OWED: usize = 32;
 
 /// Where the connection is in receiving the current request.
 #[derive(Debug)]
@@ -80,6 +95,24 @@ enum Phase {
         /// The decoder's state between reads.
         decoder: ChunkedDecoder,
     },
+}
+
+/// An answer the connection owes but cannot write yet, because it has not arrived or an earlier
+/// one has not.
+struct Owed {
+    /// Matches the id [`Conn::take_pending`] handed out with the deferred answer.
+    id: u64,
+    /// The response, once the handler has given it.
+    response: Option<Response>,
+    /// The client allows the connection to stay open after it.
+    keep_alive: bool,
+    /// The request's minor HTTP version, for the status line.
+    minor: u8,
+    /// The request was a HEAD: no body is written.
+    is_head: bool,
+    /// `METHOD target HTTP/1.x` for the access log, saved because the request's bytes are gone;
+    /// `None` when nothing is logged, or for a request the parser refused.
+    logged: Option<Vec<u8>>,
 }
 
 /// One client connection's HTTP state. See the module documentation for how to drive it.
@@ -104,11 +137,15 @@ pub struct Conn {
     out_pos: usize,
     /// A file body still being streamed, and how many bytes of it remain.
     file: Option<(File, u64)>,
-    /// A deferred response the server has not yet taken to wait on.
-    pending: Option<Pending>,
-    /// While a deferred response is outstanding: how many bytes the request occupies, so it can
-    /// be consumed (and logged) when the response arrives.
-    waiting: Option<usize>,
+    /// Deferred responses the server has not yet taken to wait on, with their ids.
+    pending: VecDeque<(u64, Pending)>,
+    /// Answers owed, in request order: written from the front as they become ready.
+    owed: VecDeque<Owed>,
+    /// The id the next deferred answer gets.
+    next_id: u64,
+    /// A request after which the connection closes has been handed to the application: read
+    /// and dispatch nothing more.
+    last: bool,
     /// Close once the output is flushed; no more requests are read.
     closing: bool,
     /// The client closed its sending side; answer what is complete, then close.
@@ -121,6 +158,8 @@ pub struct Conn {
     last_active: Instant,
     /// Scratch space for the access log line, reused.
     log_line: Vec<u8>,
+    /// Scratch space for a log line's request part, reused.
+    log_request: Vec<u8>,
     /// The `Date` value for the responses encoded by this call of `process` (or `complete`,
     /// `timed_out`): looked up once per batch, not once per response, since each lookup reads the
     /// clock and 16 pipelined responses need only one.
@@ -142,14 +181,17 @@ impl Conn {
             out: Vec::new(),
             out_pos: 0,
             file: None,
-            pending: None,
-            waiting: None,
+            pending: VecDeque::new(),
+            owed: VecDeque::new(),
+            next_id: 0,
+            last: false,
             closing: false,
             eof: false,
             stopping: false,
             request_started: now,
             last_active: now,
             log_line: Vec::new(),
+            log_request: Vec::new(),
             date: None,
         }
     }
@@ -161,7 +203,7 @@ impl Conn {
 
     /// Room to read into. Call [`Conn::received`] with how many bytes were put there.
     pub fn read_buf(&mut self) -> &mut [u8] {
-        if self.start == self.end && self.waiting.is_none() {
+        if self.start == self.end {
             self.start = 0;
             self.end = 0;
         }
@@ -210,12 +252,15 @@ impl Conn {
     }
 
     /// Answers every complete request in the buffer, in order, appending the responses to the
-    /// output. Stops early at a deferred response, a closing response, or too much unread output.
+    /// output (or owing them, behind a deferred one). Stops early at a closing response, a file
+    /// body, too much unread output, or too many answers owed.
     pub fn process<F: FnMut(&Request<'_>) -> Reply>(&mut self, mut handler: F) {
         self.date = None;
+        self.write_owed();
         loop {
             if self.closing
-                || self.waiting.is_some()
+                || self.last
+                || self.owed.len() >= MAX_OWED
                 || self.file.is_some()
                 || self.out.len() - self.out_pos >= OUT_HIGH_WATER
             {
@@ -226,8 +271,9 @@ impl Conn {
             }
         }
         // Nothing more can be completed; if the client has stopped sending, what is left of a
-        // request never will be.
-        if self.eof {
+        // request never will be. (With answers still owed, the server calls `process` again once
+        // they arrive, and the connection closes then.)
+        if self.eof && self.owed.is_empty() {
             self.closing = true;
         }
     }
@@ -248,6 +294,11 @@ impl Conn {
                         return false;
                     }
                 };
+                if self.head.expect_continue && !self.owed.is_empty() {
+                    // `100 Continue` must follow the answers before it: wait until they are
+                    // written, then parse this head again.
+                    return false;
+                }
                 match self.head.framing {
                     Framing::None => {
                         self.dispatch(len, len, len, handler);
@@ -309,39 +360,102 @@ impl Conn {
         let reply = catch_unwind(AssertUnwindSafe(|| handler(&req)))
             .unwrap_or_else(|_| Reply::Now(Response::error(500, "the handler panicked")));
         match reply {
-            Reply::Now(res) => self.finish(res, consumed),
+            // The fast path: nothing owed before it, so it is written at once, straight from the
+            // request's bytes, with nothing saved.
+            Reply::Now(res) if self.owed.is_empty() => self.finish(res, consumed),
+            Reply::Now(res) => self.owe(Some(res), consumed),
             Reply::Later(p) => {
-                self.pending = Some(p);
-                self.waiting = Some(consumed);
+                self.pending.push_back((self.next_id, p));
+                self.owe(None, consumed);
             }
         }
     }
 
-    /// The deferred response a handler promised; the server must wait for it (blocking, or by
-    /// callback) and then call [`Conn::complete`].
-    pub fn take_pending(&mut self) -> Option<Pending> {
-        self.pending.take()
+    /// Queues the answer to the current request (`None` until it arrives) behind those owed
+    /// before it, saving what writing it needs, and consumes the request's bytes.
+    fn owe(&mut self, response: Option<Response>, consumed: usize) {
+        let logged = self.site.logging().then(|| {
+            let mut line = Vec::new();
+            self.push_request(&mut line);
+            line
+        });
+        let req = &self.buf[self.start..self.end];
+        self.owed.push_back(Owed {
+            id: self.next_id,
+            response,
+            keep_alive: self.head.keep_alive,
+            minor: self.head.minor,
+            is_head: self.head.method.get(req) == b"HEAD",
+            logged,
+        });
+        self.next_id += 1;
+        self.last |= !self.head.keep_alive;
+        self.consume(consumed);
     }
 
-    /// Delivers the deferred response for the request being waited on.
-    pub fn complete(&mut self, res: Response) {
-        if let Some(consumed) = self.waiting.take() {
+    /// The deferred responses a handler promised, one at a time, each with the id to complete it
+    /// by: the server must wait for each (blocking, or by callback) and then call
+    /// [`Conn::complete`] with its id.
+    pub fn take_pending(&mut self) -> Option<(u64, Pending)> {
+        self.pending.pop_front()
+    }
+
+    /// Delivers the deferred response `id` stood for, and writes every answer that is now next.
+    /// An id the connection no longer owes (it closed) is ignored.
+    pub fn complete(&mut self, id: u64, res: Response) {
+        if let Some(owed) = self.owed.iter_mut().find(|o| o.id == id) {
+            owed.response = Some(res);
             self.date = None;
-            self.finish(res, consumed);
+            self.write_owed();
         }
     }
 
-    /// Encodes the response to the current request and consumes the request's bytes.
+    /// Writes the owed answers that are ready, from the front, until one that is not (or a file
+    /// body, which must be streamed before anything after it).
+    fn write_owed(&mut self) {
+        while self.file.is_none() && self.owed.front().is_some_and(|o| o.response.is_some()) {
+            let Some(Owed { response: Some(res), keep_alive, minor, is_head, logged, .. }) = self.owed.pop_front()
+            else {
+                unreachable!("the front was checked to be ready");
+            };
+            let nothing_after = self.owed.is_empty() && self.start == self.end;
+            let keep_alive = keep_alive && !res.close && !(self.stopping && nothing_after);
+            if let Some(request) = logged {
+                self.log(Some(&request), res.status, res.body.len());
+            }
+            self.emit(res, keep_alive, minor, is_head);
+            if self.closing {
+                // Nothing after a closing response reaches the client.
+                self.owed.clear();
+                self.pending.clear();
+            }
+        }
+        if self.owed.is_empty() && self.last {
+            self.closing = true;
+        }
+    }
+
+    /// Encodes the response to the current request, which nothing is owed before, and consumes
+    /// the request's bytes.
     fn finish(&mut self, res: Response, consumed: usize) {
         let is_last_buffered = self.start + consumed == self.end;
         let keep_alive = self.head.keep_alive && !res.close && !(self.stopping && is_last_buffered);
-        let req = &self.buf[self.start..self.end];
-        let is_head = self.head.method.get(req) == b"HEAD";
-        let date = self.date();
-        encode_head(&mut self.out, &res, &date, self.head.minor, keep_alive);
+        let is_head = self.head.method.get(&self.buf[self.start..self.end]) == b"HEAD";
         if self.site.logging() {
-            self.log(true, res.status, res.body.len());
+            let mut request = std::mem::take(&mut self.log_request);
+            request.clear();
+            self.push_request(&mut request);
+            self.log(Some(&request), res.status, res.body.len());
+            self.log_request = request;
         }
+        self.emit(res, keep_alive, self.head.minor, is_head);
+        self.consume(consumed);
+    }
+
+    /// Encodes one response into the output (a file body is streamed from there on).
+    fn emit(&mut self, res: Response, keep_alive: bool, minor: u8, is_head: bool) {
+        let date = self.date();
+        encode_head(&mut self.out, &res, &date, minor, keep_alive);
         if !is_head && status_has_body(res.status) {
             match res.body {
                 Body::Empty => {}
@@ -351,6 +465,10 @@ impl Conn {
             }
         }
         self.closing |= !keep_alive;
+    }
+
+    /// Consumes the current request's bytes, giving back a buffer one large request grew.
+    fn consume(&mut self, consumed: usize) {
         self.start += consumed;
         if self.start == self.end && self.buf.len() > SHRINK_ABOVE {
             self.buf = Vec::new();
@@ -368,23 +486,45 @@ impl Conn {
     /// cannot be trusted to start a request.
     fn fail(&mut self, e: HttpError, head_parsed: bool) {
         let res = Response::error(e.status, e.reason);
-        let date = self.date();
-        encode_head(&mut self.out, &res, &date, 1, false);
+        self.last = true;
+        if !self.owed.is_empty() {
+            // Behind answers still owed: it goes out after them, in order.
+            let logged = (self.site.logging() && head_parsed).then(|| {
+                let mut line = Vec::new();
+                self.push_request(&mut line);
+                line
+            });
+            let id = self.next_id;
+            self.next_id += 1;
+            let owed = Owed { id, response: Some(res), keep_alive: false, minor: 1, is_head: false, logged };
+            self.owed.push_back(owed);
+            return;
+        }
         if self.site.logging() {
-            self.log(head_parsed, res.status, res.body.len());
+            let mut request = std::mem::take(&mut self.log_request);
+            request.clear();
+            if head_parsed {
+                self.push_request(&mut request);
+            }
+            self.log(head_parsed.then_some(&request[..]), res.status, res.body.len());
+            self.log_request = request;
         }
-        if let Body::Bytes(b) = &res.body {
-            self.out.extend_from_slice(b);
-        }
-        self.closing = true;
+        self.emit(res, false, 1, false);
+    }
+
+    /// Appends the current request's `METHOD target HTTP/1.x`, as the access log shows it.
+    fn push_request(&self, out: &mut Vec<u8>) {
+        let req = &self.buf[self.start..self.end];
+        out.extend_from_slice(self.head.method.get(req));
+        out.push(b' ');
+        out.extend(self.head.target.get(req).iter().map(|&c| if c == b'"' { b'\'' } else { c }));
+        out.extend_from_slice(if self.head.minor == 0 { b" HTTP/1.0" } else { b" HTTP/1.1" });
     }
 
     /// Writes one Common Log Format line: `host ident user [date] "request" status bytes`.
-    /// `head_parsed` says whether the current head is known (a request refused by the parser
-    /// is logged as `"-"`).
-    fn log(&mut self, head_parsed: bool, status: u16, bytes: u64) {
-        let req = &self.buf[self.start..self.end];
-        let request = head_parsed.then(|| (self.head.method.get(req), self.head.target.get(req), self.head.minor));
+    /// `request` is `METHOD target HTTP/1.x`, or `None` for a request the parser refused (logged
+    /// as `"-"`).
+    fn log(&mut self, request: Option<&[u8]>, status: u16, bytes: u64) {
         let line = &mut self.log_line;
         line.clear();
         line.extend_from_slice(self.peer.ip().to_string().as_bytes());
@@ -392,12 +532,7 @@ impl Conn {
         line.extend_from_slice(crate::date::clf_date(crate::date::unix_now()).as_bytes());
         line.extend_from_slice(b"] \"");
         match request {
-            Some((method, target, minor)) => {
-                line.extend_from_slice(method);
-                line.push(b' ');
-                line.extend(target.iter().map(|&c| if c == b'"' { b'\'' } else { c }));
-                line.extend_from_slice(if minor == 0 { b" HTTP/1.0" } else { b" HTTP/1.1" });
-            }
+            Some(request) => line.extend_from_slice(request),
             None => line.push(b'-'),
         }
         line.extend_from_slice(b"\" ");
@@ -418,6 +553,11 @@ impl Conn {
         if self.out_pos == self.out.len() {
             self.reset_output();
             self.refill_from_file();
+            if self.file.is_none() && self.out.is_empty() {
+                // A file body just ended: the answers owed behind it may go now.
+                self.date = None;
+                self.write_owed();
+            }
         }
         &self.out[self.out_pos..]
     }
@@ -470,26 +610,27 @@ impl Conn {
 
     /// True when there is output waiting to be written.
     pub fn wants_write(&self) -> bool {
-        self.out_pos < self.out.len() || self.file.is_some()
+        self.out_pos < self.out.len() || self.file.is_some() || self.owed.front().is_some_and(|o| o.response.is_some())
     }
 
     /// True when the connection can use more input now.
     pub fn wants_read(&self) -> bool {
         !self.eof
             && !self.closing
-            && self.waiting.is_none()
+            && !self.last
+            && self.owed.len() < MAX_OWED
             && self.file.is_none()
             && self.out.len() - self.out_pos < OUT_HIGH_WATER
     }
 
     /// True when nothing is left to do: close the socket.
     pub fn is_done(&self) -> bool {
-        self.closing && !self.wants_write() && self.waiting.is_none()
+        self.closing && !self.wants_write() && self.owed.is_empty()
     }
 
     /// True between requests: nothing received of the next one, nothing owed to the client.
     pub fn is_idle(&self) -> bool {
-        self.start == self.end && matches!(self.phase, Phase::Head) && self.waiting.is_none() && !self.wants_write()
+        self.start == self.end && matches!(self.phase, Phase::Head) && self.owed.is_empty() && !self.wants_write()
     }
 
     /// When the connection must be given up on, if nothing happens first.
@@ -500,7 +641,7 @@ impl Conn {
     /// last progress. A handler that answers later sets no deadline: it owns the time.
     pub fn deadline(&self) -> Option<Instant> {
         let cfg = self.site.config();
-        if self.waiting.is_some() {
+        if !self.owed.is_empty() {
             None
         } else if self.start != self.end && matches!(self.phase, Phase::Head) && !self.wants_write() {
             Some(self.request_started + cfg.header_timeout)
@@ -511,7 +652,7 @@ impl Conn {
 
     /// The deadline passed: answer 408 to a half-received request, else just close.
     pub fn timed_out(&mut self) {
-        if self.waiting.is_some() {
+        if !self.owed.is_empty() {
             return;
         }
         if !self.wants_write() && !self.closing && (self.start != self.end || !matches!(self.phase, Phase::Head)) {
@@ -581,5 +722,172 @@ mod tests {
             assert!(buf <= INITIAL_BUF, "input buffer grew to {buf} bytes (write_max {write_max})");
             assert!(out <= 8 * 1024, "output buffer grew to {out} bytes (write_max {write_max})");
         }
+    }
+}
+
+/// Pipelined requests whose answers come later, and out of order: the queue of owed answers.
+#[cfg(test)]
+mod owed_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::app::Hello;
+    use crate::config::Config;
+    use crate::reply::deferred;
+    use crate::Responder;
+
+    /// A connection, and a handler that defers `/later/N` (keeping its responder) and answers
+    /// anything else at once with the path as the body.
+    struct Harness {
+        /// The connection under test.
+        conn: Conn,
+        /// The site (an app is needed to build one; the handler below is what answers).
+        _site: Site,
+        /// Deferred answers not yet sent, by the request's path, in the order they were made.
+        responders: Vec<(String, Responder)>,
+        /// The path of every deferred request so far, in the order the handler saw them.
+        deferred: Vec<String>,
+        /// The ids of the deferred answers taken so far, by the request's path.
+        ids: Vec<(String, u64)>,
+        /// How many requests the handler has been called with.
+        calls: usize,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let site = Site::new(Config::for_tests(), Arc::new(Hello)).unwrap();
+            let conn = Conn::new(&site, "127.0.0.1:40000".parse().unwrap());
+            Harness { conn, _site: site, responders: Vec::new(), deferred: Vec::new(), ids: Vec::new(), calls: 0 }
+        }
+
+        /// Feeds `bytes`, processes, takes every pending answer, and returns what was written.
+        fn feed(&mut self, bytes: &[u8]) -> String {
+            let room = self.conn.read_buf();
+            room[..bytes.len()].copy_from_slice(bytes);
+            self.conn.received(bytes.len());
+            self.step()
+        }
+
+        /// Processes, takes every pending answer, and returns what was written.
+        fn step(&mut self) -> String {
+            let (responders, deferred_paths, calls) = (&mut self.responders, &mut self.deferred, &mut self.calls);
+            self.conn.process(|req| {
+                *calls += 1;
+                let path = req.path().to_string();
+                if path.starts_with("/later/") {
+                    let (responder, pending) = deferred();
+                    deferred_paths.push(path.clone());
+                    responders.push((path, responder));
+                    Reply::Later(pending)
+                } else {
+                    Reply::Now(Response::new(200).with_body("text/plain", Body::Bytes(path.into_bytes())))
+                }
+            });
+            while let Some((id, _pending)) = self.conn.take_pending() {
+                // The handler ran in request order, so the ids come in the same order.
+                self.ids.push((self.deferred[self.ids.len()].clone(), id));
+            }
+            self.drain()
+        }
+
+        /// Sends the answer to `/later/N` and returns what was written.
+        fn answer(&mut self, path: &str) -> String {
+            let at = self.responders.iter().position(|(p, _)| p == path).unwrap();
+            let (_, responder) = self.responders.remove(at);
+            drop(responder);
+            let id = self.ids.iter().find(|(p, _)| p == path).unwrap().1;
+            self.conn.complete(id, Response::new(200).with_body("text/plain", Body::Bytes(path.as_bytes().to_vec())));
+            self.step()
+        }
+
+        /// Writes all the output there is.
+        fn drain(&mut self) -> String {
+            let mut written = Vec::new();
+            while self.conn.wants_write() {
+                let out = self.conn.output();
+                written.extend_from_slice(out);
+                let n = out.len();
+                self.conn.wrote(n);
+            }
+            String::from_utf8_lossy(&written).into_owned()
+        }
+    }
+
+    /// The bodies in `written`, in the order they were written.
+    fn bodies(written: &str) -> Vec<&str> {
+        written.split("HTTP/1.1 ").filter(|r| !r.is_empty()).map(|r| r.split("\r\n\r\n").nth(1).unwrap_or("")).collect()
+    }
+
+    fn get(path: &str) -> String {
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+    }
+
+    #[test]
+    fn deferred_answers_run_together_and_are_written_in_request_order() {
+        let mut h = Harness::new();
+        let batch: String = ["/later/0", "/now/1", "/later/2", "/later/3", "/now/4"].map(get).concat();
+        assert_eq!(h.feed(batch.as_bytes()), "", "nothing may pass the first, deferred answer");
+        assert_eq!(h.calls, 5, "every pipelined request reached the application at once");
+        assert_eq!(h.answer("/later/3"), "");
+        assert_eq!(bodies(&h.answer("/later/0")), ["/later/0", "/now/1"]);
+        assert_eq!(bodies(&h.answer("/later/2")), ["/later/2", "/later/3", "/now/4"]);
+        assert!(h.conn.is_idle());
+        assert_eq!(bodies(&h.feed(get("/now/5").as_bytes())), ["/now/5"], "and the connection goes on");
+    }
+
+    #[test]
+    fn at_most_max_owed_answers_are_owed_at_once() {
+        let mut h = Harness::new();
+        let batch: String = (0..MAX_OWED + 8).map(|i| get(&format!("/later/{i}"))).collect();
+        h.feed(batch.as_bytes());
+        assert_eq!(h.calls, MAX_OWED);
+        assert!(!h.conn.wants_read(), "no more reading while the queue is full");
+        let written = h.answer("/later/0");
+        assert_eq!(bodies(&written), ["/later/0"]);
+        assert_eq!(h.calls, MAX_OWED + 1, "one answer written, one more request taken");
+    }
+
+    #[test]
+    fn continue_waits_for_the_answers_before_it() {
+        let mut h = Harness::new();
+        let post = "POST /now/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(h.feed([get("/later/0").as_str(), post].concat().as_bytes()), "");
+        let written = h.answer("/later/0");
+        let at_continue = written.find("100 Continue").expect("100 Continue once the first answer is out");
+        assert!(written.find("/later/0").unwrap() < at_continue, "{written}");
+        assert_eq!(bodies(&h.feed(b"hi")).last(), Some(&"/now/echo"));
+    }
+
+    #[test]
+    fn a_refused_request_is_answered_after_those_before_it_then_closes() {
+        let mut h = Harness::new();
+        let bad = "GET /now/x HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n";
+        assert_eq!(h.feed([get("/later/0").as_str(), bad].concat().as_bytes()), "");
+        let written = h.answer("/later/0");
+        assert!(written.starts_with("HTTP/1.1 200"), "{written}");
+        assert!(written.contains("HTTP/1.1 400"), "{written}");
+        assert!(h.conn.is_done());
+    }
+
+    #[test]
+    fn nothing_after_connection_close_is_dispatched() {
+        let mut h = Harness::new();
+        let close = "GET /later/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        h.feed([get("/later/0").as_str(), close, get("/now/2").as_str()].concat().as_bytes());
+        assert_eq!(h.calls, 2, "the request after `Connection: close` is not handed over");
+        h.answer("/later/1");
+        assert_eq!(bodies(&h.answer("/later/0")), ["/later/0", "/later/1"]);
+        assert!(h.conn.is_done());
+    }
+
+    #[test]
+    fn end_of_file_still_gets_every_answer_owed() {
+        let mut h = Harness::new();
+        h.feed([get("/later/0"), get("/now/1")].concat().as_bytes());
+        h.conn.received(0);
+        h.step();
+        assert!(!h.conn.is_done(), "answers are still owed");
+        assert_eq!(bodies(&h.answer("/later/0")), ["/later/0", "/now/1"]);
+        assert!(h.conn.is_done());
     }
 }

@@ -20,10 +20,10 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 pub struct Later {
     /// Wakes `poll` from another thread.
     waker: Arc<Waker>,
-    /// Finished responses, tagged with the client's token.
-    tx: mpsc::Sender<(Token, Response)>,
+    /// Finished responses, tagged with the client's token and the id its `Conn` gave the answer.
+    tx: mpsc::Sender<(Token, u64, Response)>,
     /// The loop's end of `tx`.
-    rx: mpsc::Receiver<(Token, Response)>,
+    rx: mpsc::Receiver<(Token, u64, Response)>,
     /// Set while a wake-up is on its way, so that a burst of answers costs one wake, not many.
     woken: Arc<AtomicBool>,
 }
@@ -35,19 +35,20 @@ impl Later {
         Ok(Later { waker, tx, rx, woken: Arc::new(AtomicBool::new(false)) })
     }
 
-    /// Arranges for `pending`'s response to come back to client `token` on this loop.
-    pub fn watch(&self, pending: Pending, token: Token) {
+    /// Arranges for the response of `pending` (with the id its `Conn` gave it) to come back to
+    /// client `token` on this loop.
+    pub fn watch(&self, (id, pending): (u64, Pending), token: Token) {
         let (tx, waker, woken) = (self.tx.clone(), self.waker.clone(), self.woken.clone());
         pending.on_ready(move |res| {
             // The loop may be gone (shutdown finished); then nobody is left to answer.
-            if tx.send((token, res)).is_ok() && !woken.swap(true, Ordering::AcqRel) {
+            if tx.send((token, id, res)).is_ok() && !woken.swap(true, Ordering::AcqRel) {
                 let _ = waker.wake();
             }
         });
     }
 
     /// Everything delivered since the last wake-up.
-    pub fn take(&self) -> Vec<(Token, Response)> {
+    pub fn take(&self) -> Vec<(Token, u64, Response)> {
         self.woken.store(false, Ordering::Release);
         self.rx.try_iter().collect()
     }

@@ -140,9 +140,9 @@ where
                     });
                 }
                 WAKER => {
-                    for (token, res) in later.take() {
+                    for (token, id, res) in later.take() {
                         if let Some(c) = clients.get_mut(&token) {
-                            c.conn.complete(res);
+                            c.conn.complete(id, res);
                         }
                         drive(&mut clients, token, &mut dispatch, &later);
                     }
@@ -191,7 +191,7 @@ impl Client {
     fn drive<D, W>(&mut self, dispatch: &mut D, mut watch: W) -> bool
     where
         D: FnMut(&Request<'_>) -> Reply,
-        W: FnMut(Pending),
+        W: FnMut((u64, Pending)),
     {
         loop {
             let mut progress = false;
@@ -212,7 +212,7 @@ impl Client {
                 }
             }
             self.conn.process(&mut *dispatch);
-            if let Some(pending) = self.conn.take_pending() {
+            while let Some(pending) = self.conn.take_pending() {
                 watch(pending);
             }
             while self.writable && self.conn.wants_write() {
