@@ -6,6 +6,7 @@
 //! registered like any socket). A burst of answers costs one wake-up, not one each: the flag
 //! `woken` says a wake-up is already on its way.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -47,9 +48,20 @@ impl Later {
         });
     }
 
-    /// Everything delivered since the last wake-up.
-    pub fn take(&self) -> Vec<(Token, u64, Response)> {
+    /// Everything delivered since the last wake-up, grouped by client (in the order each
+    /// client's answers arrived), so that a client answered many times over is driven, and its
+    /// answers written, once: a pipelined batch back from 05's pool is one `write`, not sixteen.
+    pub fn take(&self) -> Vec<(Token, Vec<(u64, Response)>)> {
         self.woken.store(false, Ordering::Release);
-        self.rx.try_iter().collect()
+        let mut by_client: Vec<(Token, Vec<(u64, Response)>)> = Vec::new();
+        let mut index: HashMap<Token, usize> = HashMap::new();
+        for (token, id, res) in self.rx.try_iter() {
+            let at = *index.entry(token).or_insert_with(|| {
+                by_client.push((token, Vec::new()));
+                by_client.len() - 1
+            });
+            by_client[at].1.push((id, res));
+        }
+        by_client
     }
 }

@@ -140,9 +140,9 @@ where
                     });
                 }
                 WAKER => {
-                    for (token, id, res) in later.take() {
+                    for (token, answers) in later.take() {
                         if let Some(c) = clients.get_mut(&token) {
-                            c.conn.complete(id, res);
+                            answers.into_iter().for_each(|(id, res)| c.conn.complete(id, res));
                         }
                         drive(&mut clients, token, &mut dispatch, &later);
                     }
