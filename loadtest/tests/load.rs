@@ -119,8 +119,10 @@ fn errors_are_counted_by_kind() {
 
 #[test]
 fn open_loop_latency_shows_a_server_stall() {
-    // The server freezes for 300 ms every second, starting 200 ms in; a 1 s open-loop run at
-    // 400 req/s intends ~120 requests during the stall, and each must be charged the wait.
+    // The server freezes for 300 ms every second, starting 200 ms after the first request; a 1 s
+    // open-loop run at 400 req/s intends ~120 requests during the stall, and each must be charged
+    // the wait. The stall is timed from the first request, so however late the run starts it
+    // meets one whole stall (timed from the server's start, a late run could straddle two halves).
     let server = TestServer::start(Behaviour::Stall { period_ms: 1000, stall_ms: 300, offset_ms: 200 });
     let mut spec = spec(&server.url(), 4);
     spec.duration = Some(Duration::from_millis(1000));

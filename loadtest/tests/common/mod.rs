@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,9 @@ pub enum Behaviour {
     /// Reads requests and never answers.
     Silent,
     /// Answers, but holds every answer while the clock is inside a stall window
-    /// (`stall_ms` out of every `period_ms`, starting at `offset_ms` after the server started).
+    /// (`stall_ms` out of every `period_ms`, starting at `offset_ms` after the first request). The
+    /// clock starts at the first request, not at the server's start, so that a load that starts
+    /// late on a busy machine still meets the stall where the test put it.
     Stall { period_ms: u64, stall_ms: u64, offset_ms: u64 },
 }
 
@@ -48,7 +50,7 @@ impl TestServer {
         let requests = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let started = Instant::now();
+        let first_request = Arc::new(OnceLock::new());
         let (r, c, s) = (requests.clone(), connections.clone(), stop.clone());
         let acceptor = thread::spawn(move || {
             for stream in listener.incoming() {
@@ -57,8 +59,8 @@ impl TestServer {
                 }
                 let Ok(stream) = stream else { continue };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (r, s) = (r.clone(), s.clone());
-                thread::spawn(move || serve(stream, behaviour, &r, &s, started));
+                let (r, s, first) = (r.clone(), s.clone(), first_request.clone());
+                thread::spawn(move || serve(stream, behaviour, &r, &s, &first));
             }
         });
         TestServer { addr, requests, connections, stop, acceptor: Some(acceptor) }
@@ -80,8 +82,15 @@ impl Drop for TestServer {
     }
 }
 
-/// Serves one connection according to its behaviour.
-fn serve(mut stream: TcpStream, behaviour: Behaviour, requests: &AtomicU64, stop: &AtomicBool, started: Instant) {
+/// Serves one connection according to its behaviour; `first_request` is when the server saw its
+/// first request on any connection (set by whichever connection sees it).
+fn serve(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    requests: &AtomicU64,
+    stop: &AtomicBool,
+    first_request: &OnceLock<Instant>,
+) {
     // A read timeout bounds every thread: it rechecks the stop flag at least this often.
     stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     if let Behaviour::Reset = behaviour {
@@ -111,6 +120,7 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, requests: &AtomicU64, stop
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             buf.drain(..end + 4);
             requests.fetch_add(1, Ordering::SeqCst);
+            first_request.get_or_init(Instant::now);
             close |= head.contains("connection: close");
             match behaviour {
                 Behaviour::Answer | Behaviour::Stall { .. } => {
@@ -123,7 +133,7 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, requests: &AtomicU64, stop
         }
         if let Behaviour::Stall { period_ms, stall_ms, offset_ms } = behaviour {
             // The stall is the behaviour under test (a server that freezes), not synchronization.
-            let t = started.elapsed().as_millis() as u64;
+            let t = first_request.get().map_or(0, |t| t.elapsed().as_millis() as u64);
             if t >= offset_ms && (t - offset_ms) % period_ms < stall_ms {
                 thread::sleep(Duration::from_millis(stall_ms - (t - offset_ms) % period_ms));
             }
