@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use crate::findmax::{self, Slo};
 use crate::request::{parse_mix, RequestSet, RequestSpec, Target};
+use crate::spec::LoadSpec;
 use crate::stats::LoadResult;
-use crate::{compare, parse_duration, report, InputError, Interrupt, LoadSpec};
+use crate::{compare, parse_duration, report, InputError, Interrupt};
 
 /// The whole command line.
 #[derive(Debug, Parser)]

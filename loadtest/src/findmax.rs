@@ -9,8 +9,9 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use crate::run;
+use crate::spec::LoadSpec;
 use crate::stats::LoadResult;
-use crate::{run, LoadSpec};
 
 /// A latency objective such as `p99=10ms`.
 #[derive(Debug, Clone, Copy, PartialEq)]

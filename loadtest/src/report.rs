@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
+use crate::spec::LoadSpec;
 use crate::stats::LoadResult;
-use crate::LoadSpec;
 
 /// Groups digits by thousands: 1234567 becomes `1,234,567`.
 pub fn group(n: u64) -> String {

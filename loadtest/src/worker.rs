@@ -35,10 +35,11 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::procfs;
 use crate::request::Rng;
 use crate::response::{Feed, ResponseReader};
+use crate::spec::LoadSpec;
 use crate::stats::{ErrorKind, ThreadStats};
-use crate::{procfs, LoadSpec};
 
 /// Size of the thread's shared read buffer: one hello response is ~100 bytes, a 64 KiB static file
 /// fits whole, and a kept partial head (at most `MAX_HEAD`) still leaves room for a full read.
