@@ -1,8 +1,10 @@
 //! The comparison report in a real browser: real measurements (short runs against a test server)
 //! go through the same summary and rendering as `compare`, and headless Chromium loads the page.
-//! The page's own script counts the charts that were laid out with a size and marks; the test reads
-//! that count from the DOM Chromium dumps. Chromium is required (CI installs Debian's `chromium`):
-//! without it the test fails and says how to install it, rather than passing without looking.
+//! The page's own script writes, for each chart, the servers whose data marks (the elements of
+//! class `series`, not the background or the axes) were laid out with a non-zero size; the test
+//! reads those lists from the DOM Chromium dumps and wants every measured server in every chart.
+//! Chromium is required (CI installs Debian's `chromium`): without it the test fails and says how
+//! to install it, rather than passing without looking.
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{Behaviour, TestServer};
-use flash_load::compare::{self, CompareReport, ServerReport, SCENARIOS};
+use flash_load::compare::{self, CompareReport, Kind, ServerReport, SCENARIOS};
 use flash_load::{run, LoadSpec};
 
 /// Finds the Chromium binary Debian installs.
@@ -81,15 +83,26 @@ fn the_report_renders_its_charts_in_chromium() {
     assert!(browser.is_file());
     let server = TestServer::start(Behaviour::Answer);
     let scenarios = &SCENARIOS[..2];
-    let servers = ["fast", "slow"]
+    let mut servers: Vec<ServerReport> = [("fast", Kind::Flash), ("slow", Kind::Flash), ("ref", Kind::Reference)]
         .iter()
         .enumerate()
-        .map(|(i, name)| ServerReport {
+        .map(|(i, (name, kind))| ServerReport {
             name: name.to_string(),
-            kind: "flash".into(),
+            kind: *kind,
+            skipped: None,
             cells: scenarios.iter().map(|s| measured_cell(&server.url(), s, 2 + 2 * i)).collect(),
         })
         .collect();
+    // A reference already running (`--peer`) has no process figures, so no bar in the memory chart.
+    for cell in &mut servers[2].cells {
+        cell.peak_rss_kib = None;
+    }
+    servers.push(ServerReport {
+        name: "absent".into(),
+        kind: Kind::Reference,
+        skipped: Some("nginx is not on PATH (apt-get install -y nginx)".into()),
+        cells: Vec::new(),
+    });
     let report = CompareReport {
         command: vec!["flash-load".into(), "compare".into()],
         version: "test".into(),
@@ -117,14 +130,35 @@ fn the_report_renders_its_charts_in_chromium() {
     let profile = tempfile::Builder::new().prefix("flash-load-chromium-profile-").tempdir().unwrap();
     let dom = dump_dom(&page, profile.path());
     // One throughput chart, one latency chart per scenario, one memory chart.
-    let expected = 1 + scenarios.len() + 1;
+    let mut expected: Vec<(String, Vec<&str>)> = vec![("throughput".into(), vec!["fast", "ref", "slow"])];
+    for scenario in scenarios {
+        expected.push((format!("latency-{}", scenario.name), vec!["fast", "ref", "slow"]));
+    }
+    expected.push(("rss".into(), vec!["fast", "slow"]));
     assert!(
-        dom.contains(&format!("data-charts-rendered=\"{expected}\"")),
-        "chromium should lay out {expected} charts; the page says: {:?}",
+        dom.contains(&format!("data-charts-rendered=\"{}\"", expected.len())),
+        "chromium should lay out {} charts; the page says: {:?}",
+        expected.len(),
         dom.split("data-charts-rendered=").nth(1).map(|s| &s[..s.len().min(8)])
     );
-    assert!(dom.matches("<svg").count() >= expected);
-    assert!(dom.contains("<polyline"), "latency curves are drawn as polylines");
-    assert!(dom.contains("<rect"), "throughput bars are drawn as rectangles");
-    assert!(dom.contains("fast") && dom.contains("slow"));
+    for (id, servers) in &expected {
+        assert_eq!(drawn(&dom, id), *servers, "chart {id}: the servers whose series have a size");
+    }
+    assert!(dom.contains("class=\"series bar reference\" data-server=\"ref\""), "the reference's bars are marked");
+    assert!(dom.contains("class=\"series curve reference\" data-server=\"ref\""), "and its curves");
+    assert!(dom.contains("absent (reference): nginx is not on PATH"), "a server not measured says why");
+    assert!(!dom.contains("data-server=\"absent\""), "and has no series");
+}
+
+/// The servers the page's script found drawn, with a size, in the chart `id` (its figure's
+/// `data-drawn`, a JSON list).
+fn drawn(dom: &str, id: &str) -> Vec<String> {
+    let start = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no chart {id} in the page"));
+    let tag = &dom[start..start + dom[start..].find('>').unwrap()];
+    let value = tag
+        .split("data-drawn=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the script did not look at chart {id}: {tag}"));
+    serde_json::from_str(&value.replace("&quot;", "\"")).unwrap()
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::{Cell, CompareReport};
+use super::results::{Cell, CompareReport, Kind, Status};
 use crate::report::{group, latency};
 
 /// The Markdown report: machine, one table row per server and scenario, and the verdicts.
@@ -35,8 +35,22 @@ pub fn markdown(report: &CompareReport) -> String {
     for (scenario, _) in &report.scenarios {
         for server in &report.servers {
             let Some(cell) = server.cells.iter().find(|c| &c.scenario == scenario) else { continue };
-            let _ = writeln!(s, "{}", row(scenario, &server.name, cell));
+            let _ = writeln!(s, "{}", row(scenario, &server.label(), cell));
         }
+    }
+    if report.servers.iter().any(|s| s.kind == Kind::Reference && s.skipped.is_none()) {
+        let _ = writeln!(
+            s,
+            "\nA reference is a server outside Flash, measured in the same run for scale: the ceiling, not a lesson."
+        );
+    }
+    let skipped: Vec<String> = report
+        .servers
+        .iter()
+        .filter_map(|server| server.skipped.as_ref().map(|why| format!("- {}: {why}", server.label())))
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(s, "\nNot measured:\n{}", skipped.join("\n"));
     }
     let notes: Vec<String> = report
         .servers
@@ -46,7 +60,7 @@ pub fn markdown(report: &CompareReport) -> String {
                 .cells
                 .iter()
                 .filter(|c| !c.note.is_empty())
-                .map(move |c| format!("- {} / {}: {}", server.name, c.scenario, c.note))
+                .map(move |c| format!("- {} / {}: {}", server.label(), c.scenario, c.note))
         })
         .collect();
     if !notes.is_empty() {
@@ -61,7 +75,7 @@ pub fn markdown(report: &CompareReport) -> String {
 
 /// One table row.
 fn row(scenario: &str, server: &str, c: &Cell) -> String {
-    if c.status == "failed" || c.status == "skipped" || c.runs.is_empty() || c.median.rps == 0.0 {
+    if matches!(c.status, Status::Failed | Status::Skipped) || !c.measured() {
         return format!(
             "| {scenario} | {server} | - | - | - | - | - | - | {} | {} | - | {} |",
             rss(c),
@@ -99,7 +113,7 @@ fn threads(c: &Cell) -> String {
 pub fn verdicts(report: &CompareReport) -> Vec<String> {
     let mut lines = Vec::new();
     for (scenario, _) in &report.scenarios {
-        let mut ranked: Vec<(&str, &Cell)> = report
+        let mut ranked: Vec<(String, &Cell)> = report
             .servers
             .iter()
             .filter_map(|s| {
@@ -107,9 +121,9 @@ pub fn verdicts(report: &CompareReport) -> Vec<String> {
                     .iter()
                     .find(|c| {
                         // A model past its limit answers 503s quickly: that speed is no rank.
-                        &c.scenario == scenario && !c.runs.is_empty() && c.status != "failed" && c.status != "limit"
+                        &c.scenario == scenario && c.measured() && !matches!(c.status, Status::Failed | Status::Limit)
                     })
-                    .map(|c| (s.name.as_str(), c))
+                    .map(|c| (s.label(), c))
             })
             .collect();
         if ranked.len() < 2 {
@@ -119,7 +133,7 @@ pub fn verdicts(report: &CompareReport) -> Vec<String> {
         let parts: Vec<String> = ranked
             .windows(2)
             .map(|pair| {
-                let ((fast, f), (slow, s)) = (pair[0], pair[1]);
+                let ((fast, f), (slow, s)) = (&pair[0], &pair[1]);
                 let ratio = if s.median.rps > 0.0 { f.median.rps / s.median.rps } else { f64::INFINITY };
                 if f.runs.len() < 2 || s.runs.len() < 2 {
                     format!("{fast} > {slow} ({ratio:.2}x; one run, so the spread is unknown)")
@@ -146,14 +160,14 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         let cell = Cell {
             scenario: "hello".into(),
-            status: "ok".into(),
+            status: Status::Ok,
             median: RunFigures { rps: sorted[sorted.len() / 2], ..RunFigures::default() },
             rps_min: sorted[0],
             rps_max: sorted[sorted.len() - 1],
             runs,
             ..Cell::default()
         };
-        ServerReport { name: name.into(), kind: "flash".into(), cells: vec![cell] }
+        ServerReport { name: name.into(), kind: Kind::Flash, skipped: None, cells: vec![cell] }
     }
 
     #[test]
@@ -173,7 +187,30 @@ mod tests {
         assert!(lines[0].contains("b ~ c (1.01x, within the spread)"), "{}", lines[0]);
         let table = markdown(&report);
         assert!(table.contains("| hello | a | 105 |"), "{table}");
+        assert!(!table.contains("reference") && !table.contains("Not measured"), "{table}");
         let single = CompareReport { servers: vec![server("x", &[10.0]), server("y", &[5.0])], ..report };
         assert!(verdicts(&single)[0].contains("spread is unknown"));
+    }
+
+    #[test]
+    fn references_are_marked_and_skipped_servers_say_why() {
+        let reference = ServerReport { kind: Kind::Reference, ..server("nginx", &[200.0, 210.0, 220.0]) };
+        let absent = ServerReport {
+            name: "hyper".into(),
+            kind: Kind::Reference,
+            skipped: Some("no --peers DIR given".into()),
+            cells: Vec::new(),
+        };
+        let report = CompareReport {
+            scenarios: vec![("hello".into(), String::new())],
+            servers: vec![server("04-epoll", &[100.0, 105.0, 110.0]), reference, absent],
+            ..CompareReport::default()
+        };
+        let table = markdown(&report);
+        assert!(table.contains("| hello | nginx (reference) | 210 |"), "{table}");
+        assert!(table.contains("A reference is a server outside Flash"), "{table}");
+        assert!(table.contains("Not measured:\n- hyper (reference): no --peers DIR given"), "{table}");
+        assert!(!table.contains("| hello | hyper"), "a server not measured has no row: {table}");
+        assert!(verdicts(&report)[0].contains("nginx (reference) > 04-epoll (2.00x, beyond the spread)"));
     }
 }

@@ -1,18 +1,24 @@
-//! Finding, building, starting, watching and stopping the servers that `compare` measures.
+//! Starting, watching and stopping the servers that `compare` measures.
 //!
-//! Servers are discovered from the workspace's `servers/` folder (`servers/NN-name` is package
-//! `flash-NN-name`), so a new server joins the comparison by existing. Each is started with
-//! `--port 0 --quiet`, its first stdout line tells the port (the contract every Flash server keeps),
-//! and it is stopped with SIGTERM, as a user would, so that a server that does not shut down cleanly
-//! shows it. While a scenario runs, a sampler thread reads `/proc/PID/status` for the peak thread
-//! count; the peak RSS comes from the kernel's own high-water mark (`VmHWM`). A server runs in a
-//! process group of its own and dies with flash-load, so Ctrl-C and crashes leave none behind.
+//! A server is a program and its arguments ([`Launch`]); what differs between them is how the port
+//! is agreed. A Flash server is started with `--port 0` and its first stdout line tells the address
+//! (the contract every Flash server keeps); a reference server is handed a free port, in `$PORT`
+//! or in a config file written just before it starts, and is ready when it answers. Each is stopped
+//! with SIGTERM, as a user would, so that a server that does not shut down cleanly shows it. While a
+//! scenario runs, a sampler thread reads `/proc/PID/status` for the peak thread count; the peak RSS
+//! comes from the kernel's own high-water mark (`VmHWM`). A server runs in a process group of its
+//! own and dies with flash-load, so Ctrl-C and crashes leave none behind.
+//!
+//! A server that exits before it listens, with a failing exit code and exactly one line on stderr,
+//! is taken at its word: it cannot run on this machine (io_uring unavailable, say), and that line
+//! is the reason the report gives. A crash (a panic prints more than one line; a signal has no exit
+//! code) is a failure, never a skip.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -27,54 +33,11 @@ const STARTUP: Duration = Duration::from_secs(15);
 /// How long a server may take to exit after SIGTERM before it is killed.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// A server folder found in the workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerDir {
-    /// The folder name, such as `04-epoll`.
-    pub name: String,
-    /// The cargo package and binary, such as `flash-04-epoll`.
-    pub package: String,
-}
+/// How long to wait, once a server's output has ended, for its exit status and last stderr line.
+const LAST_WORDS: Duration = Duration::from_secs(2);
 
-/// Lists `servers/NN-name` folders that have a `Cargo.toml`, in numeric order.
-pub fn discover(workspace: &Path) -> std::io::Result<Vec<ServerDir>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(workspace.join("servers"))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let numbered =
-            name.len() > 3 && name.as_bytes()[..2].iter().all(u8::is_ascii_digit) && name.as_bytes()[2] == b'-';
-        if numbered && entry.path().join("Cargo.toml").is_file() {
-            found.push(ServerDir { package: format!("flash-{name}"), name });
-        }
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
-}
-
-/// Keeps the servers named in `--servers` (by number such as `04`, or full name); all when empty.
-pub fn select(all: Vec<ServerDir>, wanted: &[String]) -> Result<Vec<ServerDir>, String> {
-    if wanted.is_empty() {
-        return Ok(all);
-    }
-    let mut chosen = Vec::new();
-    for want in wanted {
-        let want = want.trim();
-        if want == "none" {
-            continue;
-        }
-        let hit = all.iter().find(|s| s.name == want || s.package == want || s.name.split('-').next() == Some(want));
-        match hit {
-            Some(server) if !chosen.contains(server) => chosen.push(server.clone()),
-            Some(_) => {}
-            None => {
-                let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-                return Err(format!("--servers: no server {want:?} in servers/ (found: {})", names.join(", ")));
-            }
-        }
-    }
-    Ok(chosen)
-}
+/// How many times a start is tried when the port picked for it was taken meanwhile.
+const PORT_ATTEMPTS: usize = 3;
 
 /// Finds the workspace root: the nearest folder at or above `start` with `servers/` and a
 /// `Cargo.toml`.
@@ -100,33 +63,65 @@ pub fn target_dir(workspace: &Path) -> PathBuf {
     }
 }
 
-/// Builds the packages with one cargo command in the given profile; a failure names the packages.
-pub fn build(workspace: &Path, packages: &[&str], profile: &str) -> Result<(), String> {
-    if packages.is_empty() {
-        return Ok(());
-    }
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(workspace).args(["build", "--profile", profile]);
-    for package in packages {
-        cmd.args(["-p", package]);
-    }
-    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo build --profile {profile} failed for {}", packages.join(", ")))
-    }
+/// How a server and compare agree on its port.
+#[derive(Debug)]
+pub enum PortRule {
+    /// `--port 0` is among its arguments and its first stdout line is `listening on http://ADDR`.
+    Announced,
+    /// A free port is picked here and handed over in `$PORT`.
+    Env,
+    /// A free port is picked here and written into a config file, `template` with `{PORT}`
+    /// replaced, at `path` before each start.
+    ConfigFile {
+        /// Where the server reads its config.
+        path: PathBuf,
+        /// The config, with `{PORT}` where the port goes.
+        template: String,
+    },
 }
 
 /// How to start one server.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Launch {
-    /// The binary.
-    pub binary: PathBuf,
-    /// Extra arguments after `--port 0 --quiet`.
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
     pub args: Vec<String>,
+    /// How its port is agreed.
+    pub port: PortRule,
     /// CPUs to pin the server to (`taskset -c`), if pinning.
     pub cpus: Option<String>,
+    /// A folder the server works in for the whole comparison (nginx's prefix), removed with the
+    /// launch.
+    pub scratch: Option<tempfile::TempDir>,
+}
+
+impl Launch {
+    /// A Flash server binary: `--port 0 --quiet`, then `args`.
+    pub fn flash(program: PathBuf, args: Vec<String>, cpus: Option<String>) -> Launch {
+        let mut all: Vec<String> = vec!["--port".into(), "0".into(), "--quiet".into()];
+        all.extend(args);
+        Launch { program, args: all, port: PortRule::Announced, cpus, scratch: None }
+    }
+}
+
+/// Why a server could not be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// It cannot run on this machine: it exited with an error before it listened, and its one
+    /// line of stderr says why.
+    Unavailable(String),
+    /// Anything else: it crashed, hung, printed no address or never answered.
+    Failed(String),
+}
+
+impl StartError {
+    /// The reason, whichever kind.
+    fn why(&self) -> &str {
+        match self {
+            StartError::Unavailable(why) | StartError::Failed(why) => why,
+        }
+    }
 }
 
 /// A running server; dropping it without [`Running::stop`] (an error, a panic) kills it, so that
@@ -138,6 +133,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The last lines it wrote to stderr, to explain a failure.
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The thread collecting them; finished once the server's stderr is closed.
+    stderr_reader: Option<thread::JoinHandle<()>>,
     /// Knows the child's pid, so that a second Ctrl-C kills it before quitting.
     interrupt: Interrupt,
     /// Whether the child was reaped (its pid may belong to someone else from then on).
@@ -164,11 +161,40 @@ impl Running {
 
     /// The tail of its stderr, for a failure message.
     fn last_words(&self) -> String {
-        let lines = self.stderr.lock().map(|l| l.clone()).unwrap_or_default();
-        match lines.last() {
+        match self.stderr_lines().last() {
             Some(line) => format!(": {line}"),
             None => String::new(),
         }
+    }
+
+    /// What it wrote to stderr so far (the last 20 lines).
+    fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits, a bounded time, for a server whose output has ended (or that failed to start) to
+    /// exit, and says why it did: [`StartError::Unavailable`] for one line of error and a failing
+    /// exit code, [`StartError::Failed`] otherwise. `None` if it is still running.
+    fn why_it_ended(&mut self) -> Option<StartError> {
+        let deadline = Instant::now() + LAST_WORDS;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {}
+                Ok(None) => return None,
+                Err(e) => return Some(StartError::Failed(format!("cannot be watched: {e}"))),
+            }
+            // Polling the exit status is all std offers; the server has closed its output, so
+            // its exit is a matter of moments.
+            thread::sleep(Duration::from_millis(5));
+        };
+        self.reaped();
+        // Its last line may still be in the pipe: the reader ends when the pipe closes, which a
+        // server's leftover child could delay, hence the deadline.
+        while self.stderr_reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        Some(classify(status, &self.stderr_lines()))
     }
 
     /// Notes that the child was reaped: a second Ctrl-C must not signal its pid any more.
@@ -220,17 +246,61 @@ impl Drop for Running {
     }
 }
 
+/// A server that exited before it answered: one line of stderr and a failing exit code mean it
+/// says it cannot run here; a crash (a panic's several lines, a signal, silence) is a failure.
+fn classify(status: ExitStatus, stderr: &[String]) -> StartError {
+    let said: Vec<&str> = stderr.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    match (status.code(), said.as_slice()) {
+        (Some(code), [line]) if code != 0 => StartError::Unavailable(line.to_string()),
+        (_, [.., last]) => StartError::Failed(format!("exited ({status}) before it answered: {last}")),
+        _ => StartError::Failed(format!("exited ({status}) before it answered")),
+    }
+}
+
 /// Starts a server and waits until it answers `GET /hello` (or until `interrupt` asks to stop).
-pub fn start(launch: &Launch, interrupt: &Interrupt) -> Result<Running, String> {
+pub fn start(launch: &Launch, interrupt: &Interrupt) -> Result<Running, StartError> {
+    let mut attempt = 1;
+    loop {
+        match start_once(launch, interrupt) {
+            // A port picked here can be taken by another process before the server binds it.
+            Err(e)
+                if !matches!(launch.port, PortRule::Announced)
+                    && e.why().contains("in use")
+                    && attempt < PORT_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// One attempt of [`start`].
+fn start_once(launch: &Launch, interrupt: &Interrupt) -> Result<Running, StartError> {
+    let failed = |why: String| StartError::Failed(why);
     let mut cmd = match &launch.cpus {
         Some(cpus) => {
             let mut cmd = Command::new("taskset");
-            cmd.args(["-c", cpus]).arg(&launch.binary);
+            cmd.args(["-c", cpus]).arg(&launch.program);
             cmd
         }
-        None => Command::new(&launch.binary),
+        None => Command::new(&launch.program),
     };
-    cmd.args(["--port", "0", "--quiet"]).args(&launch.args);
+    cmd.args(&launch.args);
+    let port = match &launch.port {
+        PortRule::Announced => None,
+        PortRule::Env => {
+            let port = free_port().map_err(|e| failed(format!("cannot find a free port: {e}")))?;
+            cmd.env("PORT", port.to_string());
+            Some(port)
+        }
+        PortRule::ConfigFile { path, template } => {
+            let port = free_port().map_err(|e| failed(format!("cannot find a free port: {e}")))?;
+            std::fs::write(path, template.replace("{PORT}", &port.to_string()))
+                .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+            Some(port)
+        }
+    };
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // A process group of its own: a Ctrl-C at the terminal reaches flash-load only, which ends the
     // measurement and then stops the server with SIGTERM as usual, instead of the server dying under
@@ -244,10 +314,10 @@ pub fn start(launch: &Launch, interrupt: &Interrupt) -> Result<Running, String> 
     unsafe {
         cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(io::Error::from));
     }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", launch.binary.display()))?;
+    let mut child = cmd.spawn().map_err(|e| failed(format!("cannot start {}: {e}", launch.program.display())))?;
     interrupt.watch_child(child.id());
     let stderr = Arc::new(Mutex::new(Vec::new()));
-    if let Some(pipe) = child.stderr.take() {
+    let stderr_reader = child.stderr.take().map(|pipe| {
         let sink = stderr.clone();
         thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -257,9 +327,9 @@ pub fn start(launch: &Launch, interrupt: &Interrupt) -> Result<Running, String> 
                     lines.drain(..excess);
                 }
             }
-        });
-    }
-    let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        })
+    });
+    let stdout = child.stdout.take().ok_or_else(|| failed("no stdout pipe".into()))?;
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -271,11 +341,48 @@ pub fn start(launch: &Launch, interrupt: &Interrupt) -> Result<Running, String> 
     });
     let mut running = Running {
         child,
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        addr: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
         stderr,
+        stderr_reader,
         interrupt: interrupt.clone(),
         reaped: false,
     };
+    if port.is_none() {
+        running.addr = announced_address(&mut running, &rx, interrupt)?;
+    }
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if answers(running.addr) {
+            return Ok(running);
+        }
+        if running.child.try_wait().is_ok_and(|s| s.is_some()) {
+            let why = running.why_it_ended().unwrap_or_else(|| failed("exited".into()));
+            return Err(match (why, port) {
+                // A Flash server that printed its address was running: dying now is a failure.
+                (StartError::Unavailable(line), None) => failed(format!("died at startup: {line}")),
+                (why, _) => why,
+            });
+        }
+        if interrupt.requested() {
+            running.stop();
+            return Err(failed("start-up stopped by a signal".into()));
+        }
+        if Instant::now() >= deadline {
+            running.stop();
+            return Err(failed("listened but never answered GET /hello".into()));
+        }
+        // A refused probe returns at once; pausing keeps the wait from spinning a core.
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads a Flash server's first stdout line, `listening on http://ADDR`, from `rx`; a server that
+/// ends its output without one is asked why it ended.
+fn announced_address(
+    running: &mut Running,
+    rx: &mpsc::Receiver<String>,
+    interrupt: &Interrupt,
+) -> Result<SocketAddr, StartError> {
     let started = Instant::now();
     let line = loop {
         // Short waits, so that a Ctrl-C during a slow start-up is noticed.
@@ -283,39 +390,28 @@ pub fn start(launch: &Launch, interrupt: &Interrupt) -> Result<Running, String> 
             Ok(line) => break line,
             Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < STARTUP && !interrupt.requested() => {}
             Err(_) => {
-                let why = running.exited().unwrap_or_else(|| {
-                    if interrupt.requested() { "start-up stopped by a signal" } else { "printed no address" }.into()
-                });
-                running.stop();
-                return Err(format!("did not start: {why}"));
+                let why = if interrupt.requested() { "start-up stopped by a signal" } else { "printed no address" };
+                running.stop_now();
+                return Err(StartError::Failed(format!("did not start: {why}")));
             }
         }
     };
-    let Some(addr) = parse_listening(&line) else {
-        let why = running.exited().unwrap_or_default();
-        running.stop();
-        return Err(format!("did not start: first line was {:?} {why}", line.trim_end()));
-    };
-    running.addr = addr;
-    let deadline = Instant::now() + STARTUP;
-    loop {
-        if answers(addr) {
-            return Ok(running);
-        }
-        if let Some(why) = running.exited() {
-            return Err(format!("died at startup: {why}"));
-        }
-        if interrupt.requested() {
-            running.stop();
-            return Err("start-up stopped by a signal".into());
-        }
-        if Instant::now() >= deadline {
-            running.stop();
-            return Err("listened but never answered GET /hello".into());
-        }
-        // A refused probe returns at once; pausing keeps the wait from spinning a core.
-        thread::sleep(Duration::from_millis(10));
+    if let Some(addr) = parse_listening(&line) {
+        return Ok(addr);
     }
+    // An empty line is the end of its output: it exited (or is about to) without listening.
+    let why = match running.why_it_ended() {
+        Some(why) if line.is_empty() => why,
+        _ => StartError::Failed(format!("did not start: its first line was {:?}", line.trim_end())),
+    };
+    running.stop_now();
+    Err(why)
+}
+
+/// A port nothing listens on right now. Another process may take it before the server binds it;
+/// [`start`] tries again when the server says so.
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Parses `listening on http://127.0.0.1:PORT`.
@@ -393,6 +489,8 @@ pub fn pin_self(cpus: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
@@ -401,15 +499,61 @@ mod tests {
         assert_eq!(parse_listening("hello"), None);
     }
 
+    /// A shell script standing for a server, in a folder removed with it.
+    fn script(body: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new().prefix("flash-load-fake-").tempdir().unwrap();
+        let path = dir.path().join("server");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, path)
+    }
+
+    fn launch(program: PathBuf, port: PortRule) -> Launch {
+        Launch { program, args: Vec::new(), port, cpus: None, scratch: None }
+    }
+
     #[test]
-    fn selects_by_number_or_name() {
-        let all = vec![
-            ServerDir { name: "01-sequential".into(), package: "flash-01-sequential".into() },
-            ServerDir { name: "04-epoll".into(), package: "flash-04-epoll".into() },
-        ];
-        let picked = select(all.clone(), &["04".into(), "01-sequential".into()]).unwrap();
-        assert_eq!(picked.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["04-epoll", "01-sequential"]);
-        assert!(select(all.clone(), &["09".into()]).unwrap_err().contains("01-sequential"));
-        assert!(select(all, &["none".into()]).unwrap().is_empty());
+    fn one_line_of_error_before_listening_says_why_it_cannot_run() {
+        let (_dir, path) = script("echo 'error: io_uring: Function not implemented (os error 38)' >&2; exit 1");
+        let outcome = start(&launch(path, PortRule::Announced), &Interrupt::new()).map(|r| r.addr);
+        assert_eq!(
+            outcome,
+            Err(StartError::Unavailable("error: io_uring: Function not implemented (os error 38)".into()))
+        );
+    }
+
+    #[test]
+    fn a_crash_or_a_signal_at_start_is_a_failure() {
+        let (_dir, panics) = script("echo \"thread 'main' panicked\" >&2; echo 'note: backtrace' >&2; exit 101");
+        match start(&launch(panics, PortRule::Announced), &Interrupt::new()).map(|r| r.addr) {
+            Err(StartError::Failed(why)) => assert!(why.contains("101") && why.contains("note: backtrace"), "{why}"),
+            other => panic!("a panic at start is a failure, not {other:?}"),
+        }
+        let (_dir, killed) = script("echo 'about to die' >&2; kill -KILL $$");
+        match start(&launch(killed, PortRule::Announced), &Interrupt::new()).map(|r| r.addr) {
+            Err(StartError::Failed(why)) => assert!(why.contains("signal"), "{why}"),
+            other => panic!("death by a signal is a failure, not {other:?}"),
+        }
+        let (_dir, quiet) = script("exit 0");
+        assert!(matches!(start(&launch(quiet, PortRule::Announced), &Interrupt::new()), Err(StartError::Failed(_))));
+    }
+
+    #[test]
+    fn a_reference_is_handed_a_free_port_and_is_ready_when_it_answers() {
+        // Any program that serves HTTP stands for a reference: Python's, given the port in $PORT,
+        // then in a config file written just before the start.
+        let (dir, by_env) = script("exec python3 -m http.server \"$PORT\" --bind 127.0.0.1");
+        let running = start(&launch(by_env, PortRule::Env), &Interrupt::new()).unwrap();
+        assert!(running.addr.port() != 0 && answers(running.addr), "{}", running.addr);
+        assert!(running.stop(), "it exits on SIGTERM");
+
+        let config = dir.path().join("server.conf");
+        let (_dir, by_file) =
+            script(&format!("exec python3 -m http.server \"$(cat {})\" --bind 127.0.0.1", config.display()));
+        let rule = PortRule::ConfigFile { path: config.clone(), template: "{PORT}".into() };
+        let running = start(&launch(by_file, rule), &Interrupt::new()).unwrap();
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), running.addr.port().to_string());
+        assert!(answers(running.addr));
+        assert!(running.stop());
     }
 }
