@@ -307,6 +307,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::scenario::SCENARIOS;
+    use super::super::server::tests::script;
     use super::*;
 
     #[test]
@@ -326,16 +327,6 @@ mod tests {
         let cell = summarize(&SCENARIOS[0], &[result]);
         assert_eq!(cell.status, Status::Errors);
         assert!(cell.note.contains("90% of the answers were errors (503: 90)"), "{}", cell.note);
-    }
-
-    /// A script standing for a server binary, in a folder removed with it.
-    fn script(body: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::Builder::new().prefix("flash-load-fake-server-").tempdir().unwrap();
-        let path = dir.path().join("server");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        (dir, path)
     }
 
     #[test]

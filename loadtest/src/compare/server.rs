@@ -488,7 +488,7 @@ pub fn pin_self(cpus: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
@@ -500,7 +500,7 @@ mod tests {
     }
 
     /// A shell script standing for a server, in a folder removed with it.
-    fn script(body: &str) -> (tempfile::TempDir, PathBuf) {
+    pub(crate) fn script(body: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::Builder::new().prefix("flash-load-fake-").tempdir().unwrap();
         let path = dir.path().join("server");
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
