@@ -20,15 +20,17 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flash_common::client::Client;
 use flash_common::server::Serve;
 use flash_demo::FlashApp;
-use flash_stats::checker::compare;
+use flash_stats::checker::{compare, read_cases, Case};
 use serde_json::{json, Value};
+
+pub use flash_stats::checker::cases_dir;
 
 use crate::process::ChildServer;
 use crate::server::TestServer;
@@ -45,61 +47,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The question every lifecycle test asks (any of the original ones would do).
 const QUESTION: &str = "Percent of adults aged 18 years and older who have obesity";
-
-/// The bundled cases: `<endpoint>/input/in-N.json` and `<endpoint>/output/out-N.json`.
-pub fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../stats/data/tests")
-}
-
-/// One original test case.
-#[derive(Clone, Debug)]
-pub struct Case {
-    /// The endpoint it posts to (the name of its folder).
-    pub endpoint: String,
-    /// Its number, from `in-N.json`.
-    pub n: u32,
-    /// The request body.
-    pub input: Value,
-    /// The `data` the finished job must hold.
-    pub expected: Value,
-}
-
-/// Reads every case under `dir`, endpoints in name order and cases by number.
-pub fn read_cases(dir: &Path) -> Result<Vec<Case>, String> {
-    let read_json = |path: &Path| -> Result<Value, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let list = |dir: &Path| -> Result<Vec<String>, String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut names = entries
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-        names.sort();
-        Ok(names)
-    };
-    let mut cases = Vec::new();
-    for endpoint in list(dir)? {
-        let inputs = dir.join(&endpoint).join("input");
-        let mut numbered = Vec::new();
-        for name in list(&inputs)? {
-            let n = name
-                .strip_prefix("in-")
-                .and_then(|s| s.strip_suffix(".json"))
-                .and_then(|s| s.parse::<u32>().ok())
-                .ok_or_else(|| format!("{}: not an in-N.json case", inputs.join(&name).display()))?;
-            numbered.push((n, name));
-        }
-        numbered.sort();
-        for (n, name) in numbered {
-            let input = read_json(&inputs.join(name))?;
-            let expected = read_json(&dir.join(&endpoint).join("output").join(format!("out-{n}.json")))?;
-            cases.push(Case { endpoint: endpoint.clone(), n, input, expected });
-        }
-    }
-    Ok(cases)
-}
 
 /// What a replay found.
 #[derive(Debug, Default)]
@@ -504,26 +451,4 @@ pub fn result_survives_kill_9(binary: &Path) {
     let new = submit(&mut connect(second.addr()), "global_mean", &json!({"question": QUESTION}));
     assert_eq!(new, "job_id_2", "the job after {old}");
     wait_done(second.addr(), &new);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_comparison_catches_wrong_values_and_keys() {
-        let expected = json!({"Ohio": 30.0, "Iowa": {"('Gender', 'Male')": 1.5}});
-        assert!(compare(&json!({"Ohio": 30.009, "Iowa": {"('Gender', 'Male')": 1.5}}), &expected, "").is_ok());
-        assert!(compare(&json!({"Ohio": 30.02, "Iowa": {"('Gender', 'Male')": 1.5}}), &expected, "").is_err());
-        assert!(compare(&json!({"Ohio": 30.0}), &expected, "").is_err());
-        assert!(compare(&json!({"Ohio": 30.0, "Iowa": {"('Gender', 'Female')": 1.5}}), &expected, "").is_err());
-        assert!(compare(&json!({"Ohio": "30.0", "Iowa": {"('Gender', 'Male')": 1.5}}), &expected, "").is_err());
-    }
-
-    #[test]
-    fn the_bundled_cases_are_all_there() {
-        let cases = read_cases(&cases_dir()).unwrap();
-        assert_eq!(cases.len(), 114);
-        assert_eq!(cases.iter().map(|c| &c.endpoint).collect::<BTreeSet<_>>().len(), 9);
-    }
 }

@@ -230,8 +230,8 @@ impl Store {
     }
 }
 
-/// `{"status": "error", "reason": ...}` with the reason JSON-escaped. Written by hand because
-/// `serde_json` would sort the keys, and readers of the files test for the status first.
+/// `{"status": "error", "reason": ...}` with the reason JSON-escaped. Written by hand so that its
+/// first bytes are fixed, spacing included: readers of the files tell a job's state by them.
 pub fn error_body(reason: &str) -> Vec<u8> {
     let mut body = br#"{"status": "error", "reason": "#.to_vec();
     // Writing a string to a Vec cannot fail.

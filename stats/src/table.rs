@@ -14,6 +14,11 @@
 //! - states are ordered by ascending mean; "best" is the lowest mean for the five questions where
 //!   lower is better (obesity, overweight, no leisure-time activity, little fruit, little
 //!   vegetables) and the highest for the four others;
+//! - states whose means are exactly equal (a tie) are listed by name, A to Z, in every listing,
+//!   the descending ones (`worst5`, or `best5` where higher is better) included. The expected
+//!   outputs follow no rule there (`states_mean` case 9 lists Missouri before Tennessee but
+//!   Hawaii before Alabama), so Flash picks one a reader can predict, and the checker accepts
+//!   tied keys in any order;
 //! - `diff_from_mean` is the global mean minus the state mean;
 //! - the by-category keys are Python's `str()` of a tuple, `"('Ohio', 'Income', 'Data')"`,
 //!   because the original converted its pandas group keys so.
@@ -175,6 +180,9 @@ struct QuestionStats {
     states: Vec<StateStats>,
     /// Indices into `states`, by ascending mean (ties by name): the order of `states_mean`.
     by_mean: Vec<usize>,
+    /// Indices into `states`, by descending mean (ties still by name, not reversed): the order
+    /// of `worst5` when lower is better, of `best5` otherwise.
+    by_mean_desc: Vec<usize>,
 }
 
 /// The means of one state for one question.
@@ -311,7 +319,12 @@ impl Table {
 
         let mut questions: Vec<QuestionStats> = global
             .iter()
-            .map(|sum| QuestionStats { global_mean: sum.mean(), states: Vec::new(), by_mean: Vec::new() })
+            .map(|sum| QuestionStats {
+                global_mean: sum.mean(),
+                states: Vec::new(),
+                by_mean: Vec::new(),
+                by_mean_desc: Vec::new(),
+            })
             .collect();
         for ((question, state), sums) in states {
             let name = &strings.names[state as usize];
@@ -347,6 +360,9 @@ impl Table {
             q.by_mean = (0..q.states.len()).collect();
             let states = &q.states;
             q.by_mean.sort_by(|&a, &b| states[a].mean.total_cmp(&states[b].mean).then(a.cmp(&b)));
+            // Not `by_mean` reversed, which would list tied states by descending name.
+            q.by_mean_desc = (0..q.states.len()).collect();
+            q.by_mean_desc.sort_by(|&a, &b| states[b].mean.total_cmp(&states[a].mean).then(a.cmp(&b)));
         }
         Ok(Table { questions, rows })
     }
@@ -394,12 +410,8 @@ impl Table {
             }
             (Endpoint::Best5 | Endpoint::Worst5, _) => {
                 let lowest_first = (query.endpoint == Endpoint::Best5) == lower_is_better;
-                let order = q.by_mean.iter().map(|&i| &q.states[i]);
-                if lowest_first {
-                    out.map(order.take(5), |o, s| o.entry(&s.name_json, s.mean));
-                } else {
-                    out.map(order.rev().take(5), |o, s| o.entry(&s.name_json, s.mean));
-                }
+                let order = if lowest_first { &q.by_mean } else { &q.by_mean_desc };
+                out.map(order.iter().take(5).map(|&i| &q.states[i]), |o, s| o.entry(&s.name_json, s.mean));
             }
             (Endpoint::GlobalMean, _) => {
                 out.map([()], |o, ()| o.entry("\"global_mean\"", global));
@@ -429,8 +441,9 @@ impl Table {
     }
 }
 
-/// A JSON writer for ordered maps. `serde_json::Map` sorts its keys, but the original answers
-/// are ordered (by mean, for example), so the answers are written directly.
+/// A JSON writer for ordered maps: the answers are ordered (by mean, for example), and writing
+/// them directly costs no map to build (`serde_json::Map` keeps the order only with its
+/// `preserve_order` feature, which the workspace enables for its readers).
 #[derive(Default)]
 struct Json(
     /// The JSON text written so far.
@@ -567,6 +580,35 @@ mod tests {
         assert!(table.resolve(&unknown).unwrap_err().contains("unknown state"));
         let no_rows = Request { question: 1, state: Some("Ohio".into()), ..unknown };
         assert!(table.resolve(&no_rows).unwrap_err().contains("no data"));
+    }
+
+    #[test]
+    fn tied_states_are_listed_by_name_ascending_and_descending() {
+        // Beta and Gamma tie exactly at 20; Gamma's rows come first, so only the rule orders them.
+        let csv = |q: &str| {
+            format!(
+                "LocationDesc,Question,Data_Value,StratificationCategory1,Stratification1\n\
+                 Gamma,{q},20,,\n\
+                 Alpha,{q},10,,\n\
+                 Beta,{q},20,,\n\
+                 Delta,{q},5,,\n"
+            )
+        };
+        let ask = |question: usize, endpoint| {
+            let table = Table::parse(&csv(QUESTIONS[question].0)).unwrap();
+            let query = table.resolve(&Request { endpoint, question, state: None }).unwrap();
+            String::from_utf8(table.answer(&query)).unwrap()
+        };
+        let ascending = r#"{"Delta": 5.0, "Alpha": 10.0, "Beta": 20.0, "Gamma": 20.0}"#;
+        let descending = r#"{"Beta": 20.0, "Gamma": 20.0, "Alpha": 10.0, "Delta": 5.0}"#;
+        // Question 0: lower is better. Question 2: higher is better.
+        assert!(QUESTIONS[0].1 && !QUESTIONS[2].1);
+        assert_eq!(ask(0, Endpoint::StatesMean), ascending);
+        assert_eq!(ask(0, Endpoint::Best5), ascending);
+        assert_eq!(ask(0, Endpoint::Worst5), descending);
+        assert_eq!(ask(2, Endpoint::Best5), descending);
+        assert_eq!(ask(2, Endpoint::Worst5), ascending);
+        assert_eq!(ask(0, Endpoint::DiffFromMean), r#"{"Delta": 8.75, "Alpha": 3.75, "Beta": -6.25, "Gamma": -6.25}"#);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 /// Every case input of every endpoint, as (endpoint, body) pairs.
 fn all_inputs() -> Vec<(&'static str, Value)> {
-    Endpoint::ALL.iter().flat_map(|e| cases(e.name()).into_iter().map(|(_, input, _)| (e.name(), input))).collect()
+    Endpoint::ALL.iter().flat_map(|e| cases(e.name()).into_iter().map(|case| (e.name(), case.input))).collect()
 }
 
 fn question() -> &'static str {

@@ -6,9 +6,10 @@
 
 #![allow(dead_code)] // Each test file uses a different subset of these helpers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use flash_stats::checker::{cases_dir, read_cases, Case};
 use flash_stats::{ApiResponse, Service, StatsConfig};
 use serde_json::Value;
 
@@ -23,29 +24,9 @@ pub fn config(dir: &Path) -> StatsConfig {
     StatsConfig { csv: None, results_dir: dir.to_path_buf(), job_threads: 2, log_file: None, inline_jobs: false }
 }
 
-/// The directory of the bundled test cases.
-pub fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tests")
-}
-
-/// The (input, expected output) pairs of one endpoint, by case number.
-pub fn cases(endpoint: &str) -> Vec<(u32, Value, Value)> {
-    let dir = cases_dir().join(endpoint);
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir.join("input")).expect("cases directory") {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        let n: u32 = name
-            .strip_prefix("in-")
-            .and_then(|s| s.strip_suffix(".json"))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected case file {name}"));
-        let read = |path: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
-        let input = read(dir.join("input").join(&name));
-        let output = read(dir.join("output").join(format!("out-{n}.json")));
-        out.push((n, input, output));
-    }
-    out.sort_by_key(|c| c.0);
-    out
+/// The bundled cases of one endpoint, by case number.
+pub fn cases(endpoint: &str) -> Vec<Case> {
+    read_cases(&cases_dir()).expect("the bundled cases").into_iter().filter(|c| c.endpoint == endpoint).collect()
 }
 
 /// A request the service must answer (the path is under /api/), parsed as JSON.
