@@ -70,11 +70,11 @@ impl ChildServer {
         guard
     }
 
-    /// Starts `binary --port 0 --quiet --results-dir <results>` in `scratch`.
+    /// Starts `binary --port 0 --quiet --results-dir <results> <args>` in `scratch`.
     #[track_caller]
-    pub fn start(binary: &Path, results: &Path, scratch: &Path) -> ChildServer {
+    pub fn start(binary: &Path, results: &Path, scratch: &Path, args: &[&str]) -> ChildServer {
         let mut cmd = Command::new(binary);
-        cmd.args(["--port", "0", "--quiet", "--results-dir"]).arg(results).current_dir(scratch);
+        cmd.args(["--port", "0", "--quiet", "--results-dir"]).arg(results).args(args).current_dir(scratch);
         ChildServer::spawn(cmd, scratch)
     }
 

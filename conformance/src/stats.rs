@@ -432,23 +432,67 @@ pub fn results_survive_a_restart(serve: Serve) {
     second.stop();
 }
 
-/// A job finished before the server was killed with SIGKILL is still there after a new
-/// server starts on the same results directory, and new jobs are numbered after it.
-pub fn result_survives_kill_9(binary: &Path) {
+/// `kill -9` with 200 jobs queued: after a new server starts on the same results folder, every
+/// job that finished is `done` with its right answer, every other one carries an "interrupted"
+/// error (none stays `running`, which a client would poll forever), a torn temporary file is
+/// gone, and the next job is numbered after the highest.
+///
+/// The queue is made deterministic rather than raced: the server has one job thread, and the
+/// test puts a FIFO where job 101 will write its temporary result file. Opening a FIFO for
+/// writing blocks until a reader opens it, and none does, so job 101 stalls mid-write as on a
+/// disk that hangs: jobs 1 to 100 finish, 101 is running and 102 to 300 wait in the queue,
+/// whatever the machine's speed. The test waits for exactly that (`num_jobs` = 200), then kills.
+pub fn queued_jobs_survive_kill_9(binary: &Path) {
+    const JOBS: u64 = 300;
+    const STALLED: u64 = 101;
     let scratch = tempfile::tempdir().expect("a temporary folder");
     let results = scratch.path().join("results");
-    let first = ChildServer::start(binary, &results, scratch.path());
-    let body = json!({"question": QUESTION, "state": "Ohio"});
-    let mut client = connect(first.addr());
-    let old = submit(&mut client, "state_mean_by_category", &body);
-    let answer = wait_done(first.addr(), &old);
-    drop(client);
-    first.kill_9();
+    let args = ["--job-threads", "1"];
+    let first = ChildServer::start(binary, &results, scratch.path(), &args);
+    // Created after the server started: a starting server deletes temporary files it finds.
+    let stall = results.join(format!(".job_id_{STALLED}.json.tmp"));
+    nix::unistd::mkfifo(&stall, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR).expect("mkfifo");
 
-    let second = ChildServer::start(binary, &results, scratch.path());
-    assert_eq!(wait_done(second.addr(), &old), answer, "{old} after kill -9");
-    assert_eq!(listed_jobs(second.addr()), vec![(old.clone(), "done".to_string())]);
-    let new = submit(&mut connect(second.addr()), "global_mean", &json!({"question": QUESTION}));
-    assert_eq!(new, "job_id_2", "the job after {old}");
-    wait_done(second.addr(), &new);
+    let cases = read_cases(&cases_dir()).expect("the bundled cases");
+    let mut client = connect(first.addr());
+    let submitted: Vec<(String, &Case)> =
+        cases.iter().cycle().take(JOBS as usize).map(|c| (submit(&mut client, &c.endpoint, &c.input), c)).collect();
+    drop(client);
+    let numbered: Vec<String> = (1..=JOBS).map(|n| format!("job_id_{n}")).collect();
+    assert!(submitted.iter().map(|(id, _)| id).eq(&numbered), "ids are handed out in order");
+    crate::wait::until_true("jobs 1 to 100 done and the rest still pending", JOB_DEADLINE, || {
+        let (status, answer) = call(first.addr(), "GET", "/api/num_jobs", b"");
+        assert_eq!(status, 200, "{answer}");
+        answer["num_jobs"] == JOBS - STALLED + 1
+    });
+    first.kill_9();
+    // What a kill in the middle of writing leaves: a partial temporary file, not a FIFO (which
+    // would stall the next server too).
+    std::fs::remove_file(&stall).expect("remove the FIFO");
+    std::fs::write(&stall, b"{\"status\": \"done\", \"da").expect("a torn temporary file");
+
+    let second = ChildServer::start(binary, &results, scratch.path(), &args);
+    let addr = second.addr();
+    let listed = listed_jobs(addr);
+    assert_eq!(listed.len(), JOBS as usize, "{listed:?}");
+    for (n, ((id, state), (submitted_id, case))) in (1..).zip(listed.iter().zip(&submitted)) {
+        assert_eq!(id, submitted_id);
+        let (status, answer) = call(addr, "GET", &format!("/api/get_results/{id}"), b"");
+        assert_eq!(status, 200, "{id}: {answer}");
+        if n < STALLED {
+            assert_eq!(state, "done", "{id}");
+            assert_eq!(answer["status"], "done", "{id}: {answer}");
+            let name = format!("{id} ({} case {}) after kill -9", case.endpoint, case.n);
+            compare(&answer["data"], &case.expected, &name).unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            assert_eq!(state, "error", "{id} was queued or running at the kill");
+            assert_eq!(answer["status"], "error", "{id}: {answer}");
+            let reason = answer["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains("interrupted"), "{id}: {answer}");
+        }
+    }
+    assert!(!stall.exists(), "the torn temporary file was left behind");
+    let next = submit(&mut connect(addr), "global_mean", &json!({"question": QUESTION}));
+    assert_eq!(next, format!("job_id_{}", JOBS + 1), "the job after the highest id");
+    wait_done(addr, &next);
 }

@@ -47,6 +47,6 @@ fn results_survive_a_restart() {
 }
 
 #[test]
-fn results_survive_kill_9() {
-    stats::result_survives_kill_9(env!("CARGO_BIN_EXE_flash-06-worker-pool").as_ref());
+fn queued_jobs_survive_kill_9() {
+    stats::queued_jobs_survive_kill_9(env!("CARGO_BIN_EXE_flash-06-worker-pool").as_ref());
 }
