@@ -11,13 +11,15 @@
 //! test starts its own server in-process on `127.0.0.1:0` ([`TestServer`]), talks raw bytes to it
 //! over a real socket ([`Wire`]), and stops it, checking that `serve` returned `Ok`.
 //!
-//! A server that is not expected to pass a case says so, with a reason, and that difference is
-//! *asserted*: the case must fail, and the day it passes the test says to drop the entry (the
-//! table of "what this step does not support yet" of db_tutorial, kept honest):
+//! A server that is not expected to pass a case says so, with a reason and the words its failure
+//! must contain, and that difference is *asserted*: the case must fail in exactly that way (a
+//! panic, a timeout or any other failure fails the test), and the day it passes the test says to
+//! drop the entry (the table of "what this step does not support yet" of db_tutorial, kept
+//! honest):
 //!
 //! ```ignore
 //! flash_conformance::suite!(flash_02_cgi::serve, unsupported: {
-//!     pipelining_ten_in_one_write: "each request is a new process",
+//!     pipelining_ten_in_one_write: "each request is a new process" => "expected 10 responses",
 //! });
 //! ```
 //!
@@ -47,17 +49,31 @@ use flash_common::server::Serve;
 pub use server::TestServer;
 pub use wire::{Response, Wire};
 
-/// A server's list of cases it is expected to fail, each with the reason.
-pub type Unsupported = &'static [(&'static str, &'static str)];
+/// A case a server is expected to fail, why, and how.
+#[derive(Debug)]
+pub struct Expected {
+    /// The case's name.
+    pub case: &'static str,
+    /// Why the server fails it.
+    pub reason: &'static str,
+    /// Words the case's failure message must contain: any other failure (a crash, a timeout)
+    /// is a real one.
+    pub fails_with: &'static str,
+}
+
+/// A server's list of cases it is expected to fail.
+pub type Unsupported = &'static [Expected];
 
 /// Expands to one `#[test]` per conformance case, run against the server whose `serve` function
-/// is given; an optional `unsupported: { case: "reason", ... }` lists the cases that server is
-/// expected to fail (a misspelt case name does not compile).
+/// is given; an optional `unsupported: { case: "reason" => "failure", ... }` lists the cases
+/// that server is expected to fail and words their failure must contain (a misspelt case name
+/// does not compile).
 #[macro_export]
 macro_rules! suite {
-    ($serve:path $(, unsupported: { $($case:ident : $reason:literal),* $(,)? })? $(,)?) => {
-        /// The cases this server is expected to fail, with the reason.
-        const FLASH_UNSUPPORTED: $crate::Unsupported = &[$($((stringify!($case), $reason)),*)?];
+    ($serve:path $(, unsupported: { $($case:ident : $reason:literal => $fails_with:literal),* $(,)? })? $(,)?) => {
+        /// The cases this server is expected to fail, why, and how.
+        const FLASH_UNSUPPORTED: $crate::Unsupported =
+            &[$($($crate::Expected { case: stringify!($case), reason: $reason, fails_with: $fails_with }),*)?];
         $($(const _: () = {
             // Names a case that does not exist fail to compile here.
             let _ = $crate::cases::$case;
@@ -202,14 +218,59 @@ pub fn target_from_env() -> Option<SocketAddr> {
 }
 
 /// Runs `body` as case `name`: it must pass, unless the server lists it as unsupported, in which
-/// case it must fail (so the list never goes stale).
+/// case it must fail with the listed words (so the list never goes stale, and never hides
+/// another failure).
 fn expect(name: &str, unsupported: Unsupported, body: impl FnOnce()) {
-    let Some((_, reason)) = unsupported.iter().find(|(n, _)| *n == name) else {
+    let Some(expected) = unsupported.iter().find(|e| e.case == name) else {
         body();
         return;
     };
-    match catch_unwind(AssertUnwindSafe(body)) {
+    let reason = expected.reason;
+    let payload = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(()) => panic!("case {name} is listed as unsupported ({reason}) but passes: remove it from the list"),
-        Err(_) => eprintln!("case {name} failed as expected: {reason}"),
+        Err(payload) => payload,
+    };
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".to_string());
+    assert!(
+        message.contains(expected.fails_with),
+        "case {name} is listed as unsupported ({reason}), failing with {:?}, but failed otherwise: {message}",
+        expected.fails_with
+    );
+    eprintln!("case {name} failed as expected: {reason}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTED: Unsupported = &[Expected { case: "listed", reason: "a known limit", fails_with: "the known way" }];
+
+    #[test]
+    fn an_unlisted_case_must_pass() {
+        expect("unlisted", LISTED, || {});
+        let failed = catch_unwind(|| expect("unlisted", LISTED, || panic!("the known way")));
+        assert!(failed.is_err());
+    }
+
+    #[test]
+    fn a_listed_case_must_fail_the_listed_way() {
+        expect("listed", LISTED, || panic!("it failed the known way, at last"));
+        expect("listed", LISTED, || panic!("{}", String::from("a formatted message: the known way")));
+    }
+
+    #[test]
+    #[should_panic(expected = "but failed otherwise: timed out")]
+    fn a_listed_case_failing_another_way_fails() {
+        expect("listed", LISTED, || panic!("timed out"));
+    }
+
+    #[test]
+    #[should_panic(expected = "but passes: remove it from the list")]
+    fn a_listed_case_that_passes_fails() {
+        expect("listed", LISTED, || {});
     }
 }
