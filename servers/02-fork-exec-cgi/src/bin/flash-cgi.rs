@@ -6,6 +6,9 @@
 //! stdout with a CGI response (§6): `Status`, `Content-Type`, the other fields, a blank line and
 //! the body; the server frames it for the client.
 //!
+//! Every answer carries `Flash-CGI-PID: <this process's id>`, so that the model's one fact, a
+//! new process per request, can be seen from outside.
+//!
 //! To hand the application the very `Request` the other servers build, it writes the request
 //! head back as HTTP bytes from the variables and parses them with the shared parser, rather
 //! than growing a second way to make a `Request`. Its configuration comes from the variables the
@@ -137,9 +140,14 @@ fn percent_encode(path: &[u8]) -> String {
     out
 }
 
+/// The field naming the process that answered: every request is a new one, and this is how a
+/// reader (or a test) sees it from outside, `curl -si .../hello` twice showing two pids.
+const PID_FIELD: &str = "Flash-CGI-PID";
+
 /// Writes `res` as a CGI response. The server adds the framing (`Content-Length`, `Date`).
 fn write_response(res: Response, out: &mut impl Write) -> io::Result<()> {
     write!(out, "Status: {} {}\r\n", res.status, reason_phrase(res.status))?;
+    write!(out, "{PID_FIELD}: {}\r\n", std::process::id())?;
     if let Some(ct) = &res.content_type {
         write!(out, "Content-Type: {ct}\r\n")?;
     }
