@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -92,15 +92,9 @@ impl ChildServer {
     #[track_caller]
     pub fn terminate(&mut self) -> ExitStatus {
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the server") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop within {DEADLINE:?} of SIGTERM");
-            // A pause between checks of a bounded poll, not a guess at how long stopping takes.
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        crate::wait::until("the server to stop after SIGTERM", DEADLINE, || {
+            self.child.try_wait().expect("wait for the server")
+        })
     }
 
     /// `kill -9`: no shutdown step runs. Waits for the process to be gone.

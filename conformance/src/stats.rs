@@ -3,8 +3,10 @@
 //!
 //! `flash_stats` tests its `Service` directly; these functions test what a client sees: the
 //! same API through a server's connection model, its framing, its threads or its event loop.
-//! A server's `tests/stats.rs` calls them with its `serve` function (and, for `kill -9`, its
-//! binary), so no server carries a copy.
+//! A server's `tests/stats.rs` is one line, [`stats_suite!`](crate::stats_suite), which runs
+//! them all with its `serve` function (and, for `kill -9`, its binary), so no server carries a
+//! copy. The cases, the comparison and the tables of bad input are `flash_stats::checker`'s,
+//! shared with the service's own tests.
 //!
 //! [`replay_all`] does what the assignment's checker does (`test_webserver.py`, with
 //! `requests`): for each case it POSTs the input on a fresh connection, then polls
@@ -18,6 +20,58 @@
 //! (and a shorter one while waiting for `num_jobs` to drain), never a sleep that stands in for
 //! a condition.
 
+/// Expands to one `#[test]` per check of this module, run against the server whose `serve`
+/// function and binary are given, so that every server that serves the stats API is held to
+/// the same checks, and no server's copy can drift from another's:
+///
+/// ```ignore
+/// flash_conformance::stats_suite!(flash_04_epoll::serve, env!("CARGO_BIN_EXE_flash-04-epoll"));
+/// ```
+#[macro_export]
+macro_rules! stats_suite {
+    ($serve:path, $binary:expr $(,)?) => {
+        #[test]
+        fn all_114_original_cases_pass() {
+            $crate::stats::all_114_cases_pass($serve);
+        }
+
+        #[test]
+        fn the_checker_catches_a_wrong_answer() {
+            $crate::stats::the_checker_catches_a_wrong_answer($serve);
+        }
+
+        #[test]
+        fn five_hundred_concurrent_jobs_all_finish_and_are_listed() {
+            $crate::stats::five_hundred_concurrent_jobs($serve);
+        }
+
+        #[test]
+        fn graceful_shutdown_refuses_new_jobs_and_drains_the_queue() {
+            $crate::stats::graceful_shutdown_drains($serve);
+        }
+
+        #[test]
+        fn invalid_job_ids_get_an_error_with_status_200() {
+            $crate::stats::invalid_job_ids($serve);
+        }
+
+        #[test]
+        fn each_kind_of_bad_input_gets_a_400() {
+            $crate::stats::bad_input_is_400($serve);
+        }
+
+        #[test]
+        fn results_survive_a_restart() {
+            $crate::stats::results_survive_a_restart($serve);
+        }
+
+        #[test]
+        fn queued_jobs_survive_kill_9() {
+            $crate::stats::queued_jobs_survive_kill_9(::std::path::Path::new($binary));
+        }
+    };
+}
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,10 +81,8 @@ use std::time::{Duration, Instant};
 use flash_common::client::Client;
 use flash_common::server::Serve;
 use flash_demo::FlashApp;
-use flash_stats::checker::{compare, read_cases, Case};
+use flash_stats::checker::{bad_inputs, cases_dir, compare, read_cases, BadInput, Case, INVALID_JOB_IDS};
 use serde_json::{json, Value};
-
-pub use flash_stats::checker::cases_dir;
 
 use crate::process::ChildServer;
 use crate::server::TestServer;
@@ -45,8 +97,8 @@ pub const JOB_DEADLINE: Duration = Duration::from_secs(30);
 /// The read/write timeout of every request, so that a silent server fails a case, not hangs it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The question every lifecycle test asks (any of the original ones would do).
-const QUESTION: &str = "Percent of adults aged 18 years and older who have obesity";
+/// The question every lifecycle test asks (any of the nine would do).
+const QUESTION: &str = flash_stats::QUESTIONS[0].0;
 
 /// What a replay found.
 #[derive(Debug, Default)]
@@ -81,6 +133,14 @@ impl Report {
         assert_eq!(self.total(), expected, "cases replayed, per endpoint: {:?}", self.endpoints);
         assert_eq!(self.passed, expected);
     }
+}
+
+/// The 114 original cases, replayed against a fresh server as the original checker does: all
+/// must pass.
+pub fn all_114_cases_pass(serve: Serve) {
+    let server = TestServer::start(serve);
+    replay_all(server.addr(), &cases_dir()).assert_all_passed(114);
+    server.stop();
 }
 
 /// Replays every case under `cases_dir` against the server at `addr` as the original checker
@@ -338,14 +398,16 @@ pub fn graceful_shutdown_drains(serve: Serve) {
     server.stop();
 }
 
-/// Unknown or malformed job ids get `{"status": "error", "reason": "Invalid job_id"}` with
-/// HTTP 200, as the original checker expects.
-pub fn invalid_job_ids(addr: SocketAddr) {
-    for id in ["job_id_999999", "job_id_0", "job_id_abc", "42", "job_id_-1", "job_id_18446744073709551616", "x%20y"] {
-        let (status, answer) = call(addr, "GET", &format!("/api/get_results/{id}"), b"");
+/// Job ids that name no job get `{"status": "error", "reason": "Invalid job_id"}` with HTTP 200,
+/// as the original checker expects.
+pub fn invalid_job_ids(serve: Serve) {
+    let server = TestServer::start(serve);
+    for id in INVALID_JOB_IDS {
+        let (status, answer) = call(server.addr(), "GET", &format!("/api/get_results/{id}"), b"");
         assert_eq!(status, 200, "{id}: {answer}");
         assert_eq!(answer, json!({"status": "error", "reason": "Invalid job_id"}), "{id}");
     }
+    server.stop();
 }
 
 /// Each kind of bad input gets a 400 with a JSON reason that names the problem, and makes no
@@ -353,28 +415,7 @@ pub fn invalid_job_ids(addr: SocketAddr) {
 pub fn bad_input_is_400(serve: Serve) {
     let server = TestServer::start(serve);
     let addr = server.addr();
-    let q = QUESTION;
-    let kinds: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("states_mean", b"{\"question\": ".to_vec(), "malformed JSON"),
-        ("states_mean", b"".to_vec(), "malformed JSON"),
-        ("best5", b"\xff\xfe".to_vec(), "malformed JSON"),
-        ("states_mean", b"[\"question\"]".to_vec(), "JSON object"),
-        ("worst5", b"{}".to_vec(), "missing field \"question\""),
-        ("best5", json!({"question": 7}).to_string().into_bytes(), "must be a string"),
-        ("global_mean", json!({"question": "Who?"}).to_string().into_bytes(), "unknown question"),
-        ("state_mean", json!({"question": q}).to_string().into_bytes(), "missing field \"state\""),
-        (
-            "state_diff_from_mean",
-            json!({"question": q, "state": ["Ohio"]}).to_string().into_bytes(),
-            "must be a string",
-        ),
-        (
-            "state_mean_by_category",
-            json!({"question": q, "state": "Atlantis"}).to_string().into_bytes(),
-            "unknown state",
-        ),
-    ];
-    for (endpoint, body, reason) in kinds {
+    for BadInput { endpoint, body, reason } in bad_inputs() {
         let mut client = connect(addr);
         let res = client
             .request("POST", &format!("/api/{endpoint}"), &[("Content-Type", "application/json")], &body)
@@ -395,7 +436,7 @@ pub fn bad_input_is_400(serve: Serve) {
     let (status, _) = call(addr, "GET", "/api/no_such_statistic", b"");
     assert_eq!(status, 404);
     assert!(listed_jobs(addr).is_empty(), "a refused request made a job");
-    let ok = json!({"question": q, "state": "Ohio"});
+    let ok = json!({"question": QUESTION, "state": "Ohio"});
     assert_eq!(submit(&mut client, "state_mean", &ok), "job_id_1");
     server.stop();
 }

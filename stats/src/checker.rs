@@ -1,6 +1,6 @@
 //! What every test of the stats service holds it to, written once: the original checker's notion
-//! of a right answer, the assignment's 114 cases, and the kinds of bad input the service must
-//! refuse. The service's own tests use them through `Service::handle`, the conformance crate
+//! of a right answer, the assignment's 114 cases, and the kinds of bad input and invalid job ids
+//! the service must refuse. The service's own tests use them through `Service::handle`, the conformance crate
 //! over sockets through every server, so that there is one definition of "within 0.01", one
 //! reader of the case files and one table of bad inputs.
 
@@ -125,6 +125,20 @@ pub fn read_cases(dir: &Path) -> Result<Vec<Case>, String> {
     }
     Ok(cases)
 }
+
+/// Job ids `get_results` must answer "Invalid job_id" on a service that has no job yet: unknown,
+/// zero, not numbers, signed, too large for the counter, percent-encoded junk, empty.
+pub const INVALID_JOB_IDS: [&str; 9] = [
+    "job_id_1",
+    "job_id_999999",
+    "job_id_0",
+    "job_id_abc",
+    "42",
+    "job_id_-1",
+    "job_id_18446744073709551616",
+    "x%20y",
+    "",
+];
 
 /// One kind of bad input to a job endpoint: it must be answered 400 with a reason containing
 /// `reason`, and make no job.

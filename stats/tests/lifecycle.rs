@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{call, cases, config, submit, wait_for_result, wait_until_idle};
+use flash_stats::checker::{bad_inputs, BadInput, INVALID_JOB_IDS};
 use flash_stats::{Endpoint, Service, StatsConfig};
 use serde_json::{json, Value};
 
@@ -126,7 +127,7 @@ fn shutdown_finishes_every_queued_job_before_returning() {
 fn invalid_job_ids_get_an_error_with_status_200() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::open(config(dir.path())).unwrap();
-    for id in ["job_id_1", "job_id_999", "job_id_0", "job_id_abc", "42", "job_id_-1", ""] {
+    for id in INVALID_JOB_IDS {
         let (status, answer) = call(&service, "GET", &format!("/api/get_results/{id}"), b"");
         assert_eq!(status, 200, "{id}");
         assert_eq!(answer, json!({"status": "error", "reason": "Invalid job_id"}), "{id}");
@@ -137,27 +138,7 @@ fn invalid_job_ids_get_an_error_with_status_200() {
 fn bad_input_gets_a_400_with_a_reason_and_makes_no_job() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::open(config(dir.path())).unwrap();
-    let q = question();
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("states_mean", b"{\"question\": ".to_vec(), "malformed JSON"),
-        ("states_mean", b"".to_vec(), "malformed JSON"),
-        ("states_mean", b"[\"question\"]".to_vec(), "JSON object"),
-        ("states_mean", b"{}".to_vec(), "missing field \"question\""),
-        ("best5", json!({"question": 7}).to_string().into_bytes(), "must be a string"),
-        ("global_mean", json!({"question": "Who?"}).to_string().into_bytes(), "unknown question"),
-        ("state_mean", json!({"question": q}).to_string().into_bytes(), "missing field \"state\""),
-        (
-            "state_diff_from_mean",
-            json!({"question": q, "state": ["Ohio"]}).to_string().into_bytes(),
-            "must be a string",
-        ),
-        (
-            "state_mean_by_category",
-            json!({"question": q, "state": "Atlantis"}).to_string().into_bytes(),
-            "unknown state",
-        ),
-    ];
-    for (endpoint, body, reason) in cases {
+    for BadInput { endpoint, body, reason } in bad_inputs() {
         let (status, answer) = call(&service, "POST", &format!("/api/{endpoint}"), &body);
         assert_eq!(status, 400, "{endpoint} {body:?}: {answer}");
         assert_eq!(answer["status"], "error");
@@ -165,7 +146,7 @@ fn bad_input_gets_a_400_with_a_reason_and_makes_no_job() {
         assert!(text.contains(reason), "{endpoint}: {text:?} should say {reason:?}");
     }
     assert!(listed_jobs(&service).is_empty());
-    let ok = json!({"question": q, "state": "Ohio"});
+    let ok = json!({"question": question(), "state": "Ohio"});
     assert_eq!(submit(&service, "state_mean", &ok), "job_id_1");
 }
 

@@ -1,23 +1,26 @@
-//! Helpers shared by the integration tests: a service in a temporary directory, the API calls
-//! the original checker makes, and its comparison of answers within 0.01.
+//! Helpers shared by the integration tests: a service in a temporary directory, the bundled
+//! cases of one endpoint, and the API calls the original checker makes (its comparison of
+//! answers is `flash_stats::checker::compare`).
 //!
 //! Waiting is always polling for a condition under a deadline, never a fixed sleep: the
 //! suite runs in parallel on two shared cores, where any fixed delay is sometimes too short.
+//! The polling is the workspace's one helper, `flash_conformance::wait`: a dev-dependency on
+//! the crate that depends on this one, a cycle cargo allows for tests. Integration tests link
+//! the same `flash-stats` library as `flash-conformance` does, so there is one copy of every
+//! type; the price is that `cargo test -p flash-stats` also builds the HTTP layer.
 
 #![allow(dead_code)] // Each test file uses a different subset of these helpers.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use flash_conformance::wait::{until, until_true};
 use flash_stats::checker::{cases_dir, read_cases, Case};
 use flash_stats::{ApiResponse, Service, StatsConfig};
 use serde_json::Value;
 
 /// How long any wait may take before the test fails; generous for a loaded 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
-
-/// The pause between two polls: short, since it only bounds the busy-waiting.
-pub const POLL: Duration = Duration::from_millis(2);
 
 /// A configuration over the bundled CSV with results in `dir`.
 pub fn config(dir: &Path) -> StatsConfig {
@@ -50,30 +53,22 @@ pub fn submit(service: &Service, endpoint: &str, body: &Value) -> String {
 /// Polls `get_results` as the checker does until the job is done, and returns its `data`.
 /// Every poll must be answered 200 with status running or done.
 pub fn wait_for_result(service: &Service, id: &str) -> Value {
-    let started = Instant::now();
-    loop {
+    until(&format!("{id} to be done"), DEADLINE, || {
         let (status, answer) = call(service, "GET", &format!("/api/get_results/{id}"), b"");
         assert_eq!(status, 200, "{id}: {answer}");
         match answer["status"].as_str() {
-            Some("done") => return answer["data"].clone(),
-            Some("running") => {}
+            Some("done") => Some(answer["data"].clone()),
+            Some("running") => None,
             _ => panic!("{id}: unexpected answer {answer}"),
         }
-        assert!(started.elapsed() < DEADLINE, "{id} still running after {DEADLINE:?}");
-        std::thread::sleep(POLL);
-    }
+    })
 }
 
 /// Polls `num_jobs` until it is 0.
 pub fn wait_until_idle(service: &Service) {
-    let started = Instant::now();
-    loop {
+    until_true("no job to be pending", DEADLINE, || {
         let (status, answer) = call(service, "GET", "/api/num_jobs", b"");
-        assert_eq!(status, 200);
-        if answer["num_jobs"] == 0 {
-            return;
-        }
-        assert!(started.elapsed() < DEADLINE, "jobs still pending: {answer}");
-        std::thread::sleep(POLL);
-    }
+        assert_eq!(status, 200, "{answer}");
+        answer["num_jobs"] == 0
+    });
 }
