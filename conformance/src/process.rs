@@ -83,6 +83,11 @@ impl ChildServer {
         self.addr
     }
 
+    /// Its process id, to read what it costs from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What it has written to stderr so far.
     pub fn stderr_log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use flash_conformance::lesson::{slowloris, SLOW_CROWD, SLOW_HEADER_TIMEOUT};
 use flash_conformance::{TestServer, Wire};
 
 #[test]
@@ -31,5 +32,19 @@ fn a_slow_request_delays_every_other_client() {
     let res = slow.response();
     res.assert_status(200);
     assert_eq!(res.text(), "slept 500 ms\n");
+    server.stop();
+}
+
+/// A thousand clients trickling a request head at one byte a second shut everyone else out:
+/// the one thread waits on the first until `--header-timeout` cuts it, then takes the next slow
+/// one from the accept queue, and the fresh client queues behind all of them (1,000 × 2 s here).
+#[test]
+fn a_thousand_slow_clients_deny_service_past_the_header_timeout() {
+    let server = TestServer::start_with(flash_01_sequential::serve, |c| c.header_timeout = SLOW_HEADER_TIMEOUT);
+    let (seen, ()) = slowloris(server.addr(), SLOW_CROWD, SLOW_HEADER_TIMEOUT * 2, || ());
+    eprintln!("{}", seen.summary());
+    seen.assert_denied(SLOW_HEADER_TIMEOUT);
+    // Cut one at a time, at the header timeout each: the arithmetic of the denial.
+    assert!(seen.cut() <= 3, "{}", seen.summary());
     server.stop();
 }

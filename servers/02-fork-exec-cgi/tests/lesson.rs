@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use flash_common::client::{Client, ClientResponse};
+use flash_conformance::lesson::{slowloris, SLOW_CROWD, SLOW_HEADER_TIMEOUT};
 use flash_conformance::TestServer;
 
 /// Sends `target` 20 times on one keep-alive connection (the connection is the same, the
@@ -32,5 +33,19 @@ fn each_request_is_served_by_a_new_process() {
     twenty_processes(&server, "/cgi-bin/env.sh", |res| {
         res.text().lines().find_map(|l| l.strip_prefix("pid="))?.parse().ok()
     });
+    server.stop();
+}
+
+/// A thousand clients trickling a request head at one byte a second shut everyone else out, as
+/// on 01: the one thread waits on the first until `--header-timeout` cuts it, then takes the
+/// next slow one, and the fresh client queues behind all of them. No process is even forked:
+/// the server is still reading a head.
+#[test]
+fn a_thousand_slow_clients_deny_service_past_the_header_timeout() {
+    let server = TestServer::start_with(flash_02_fork_exec_cgi::serve, |c| c.header_timeout = SLOW_HEADER_TIMEOUT);
+    let (seen, ()) = slowloris(server.addr(), SLOW_CROWD, SLOW_HEADER_TIMEOUT * 2, || ());
+    eprintln!("{}", seen.summary());
+    seen.assert_denied(SLOW_HEADER_TIMEOUT);
+    assert!(seen.cut() <= 3, "cut one at a time: {}", seen.summary());
     server.stop();
 }

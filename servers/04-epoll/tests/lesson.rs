@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use flash_common::client::Client;
-use flash_conformance::lesson::{all_still_served, cpu_units_for, hellos_during, hold_idle};
+use flash_conformance::lesson::{
+    all_still_served, cpu_units_for, hellos_during, hold_idle, slowloris, SLOW_CROWD, SLOW_HEADER_TIMEOUT, SLOW_RUN,
+};
 use flash_conformance::TestServer;
 
 #[test]
@@ -30,5 +32,16 @@ fn two_thousand_idle_connections_are_held_while_hello_answers() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "10 /hello beside 2,000 idle clients took {took:?}");
     all_still_served(held);
+    server.stop();
+}
+
+/// A thousand clients trickling a request head at one byte a second deny nobody: each costs the
+/// loop a connection's state and a read a second, and `--header-timeout` cuts them all.
+#[test]
+fn a_thousand_slow_clients_deny_nobody_and_are_cut_at_the_header_timeout() {
+    let server = TestServer::start_with(flash_04_epoll::serve, |c| c.header_timeout = SLOW_HEADER_TIMEOUT);
+    let (seen, ()) = slowloris(server.addr(), SLOW_CROWD, SLOW_RUN, || ());
+    eprintln!("{}", seen.summary());
+    seen.assert_not_denied(SLOW_HEADER_TIMEOUT);
     server.stop();
 }
