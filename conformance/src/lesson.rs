@@ -10,7 +10,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flash_common::client::Client;
+use flash_common::server::Serve;
+use flash_common::Config;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::server::TestServer;
 
 /// Generous timeout for any one request in a lesson test.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -324,6 +328,20 @@ impl Slowloris {
     pub fn cut(&self) -> usize {
         self.cut_after.iter().filter(|c| c.is_some()).count()
     }
+}
+
+/// Starts `serve` in-process with `--header-timeout` [`SLOW_HEADER_TIMEOUT`] (and what
+/// `configure` changes), sends it a [`slowloris`] crowd of [`SLOW_CROWD`] for at most `run`,
+/// stops it, and returns what the crowd saw (also printed: the READMEs quote these lines).
+pub fn slowloris_in_process(serve: Serve, configure: impl FnOnce(&mut Config), run: Duration) -> Slowloris {
+    let server = TestServer::start_with(serve, |c| {
+        c.header_timeout = SLOW_HEADER_TIMEOUT;
+        configure(c);
+    });
+    let (seen, ()) = slowloris(server.addr(), SLOW_CROWD, run, || ());
+    eprintln!("{}", seen.summary());
+    server.stop();
+    seen
 }
 
 /// What `/proc/PID/status` says of a process: what a model costs, read from outside it.

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use flash_common::client::Client;
-use flash_conformance::lesson::{hold_idle, slowloris, SLOW_CROWD, SLOW_HEADER_TIMEOUT};
+use flash_conformance::lesson::{hold_idle, slowloris_in_process, SLOW_HEADER_TIMEOUT};
 use flash_conformance::TestServer;
 
 #[test]
@@ -39,12 +39,7 @@ fn with_one_worker_and_a_queue_of_one_the_third_client_gets_503() {
 /// takes the next slow client from the queue (128 / 2 × 2 s here before a fresh one's turn).
 #[test]
 fn a_thousand_slow_clients_deny_service_past_the_header_timeout() {
-    let server = TestServer::start_with(flash_06_worker_pool::serve, |c| {
-        c.threads = Some(2);
-        c.header_timeout = SLOW_HEADER_TIMEOUT;
-    });
-    let (seen, ()) = slowloris(server.addr(), SLOW_CROWD, SLOW_HEADER_TIMEOUT * 2, || ());
-    eprintln!("{}", seen.summary());
-    seen.assert_denied(SLOW_HEADER_TIMEOUT);
-    server.stop();
+    let two_workers = |c: &mut flash_common::Config| c.threads = Some(2);
+    slowloris_in_process(flash_06_worker_pool::serve, two_workers, SLOW_HEADER_TIMEOUT * 2)
+        .assert_denied(SLOW_HEADER_TIMEOUT);
 }
