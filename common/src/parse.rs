@@ -356,6 +356,29 @@ fn parse_length(item: &[u8]) -> Result<u64, HttpError> {
     Ok(item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
+/// Whether `c` may appear in a token (RFC 9110 §5.6.2): visible ASCII but the delimiters
+/// `"(),/:;<=>?@[\]{}`.
+pub(crate) fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// Whether every line of a complete field section ends in CRLF, not in a bare LF.
+///
+/// `section` runs up to and including the empty line that ends it; `names` are the field names the
+/// tokenizer found in it (slices of `section`). RFC 9112 §2.2 lets a recipient take a bare LF for
+/// a line end, and `httparse` does; we do not, because a peer in front of us that does not would
+/// see one field where we see two (a `Transfer-Encoding` hidden in the value of another field is
+/// how such a disagreement becomes request smuggling). Every line ends right before a field name
+/// or the final empty line, so one comparison per field checks them all, without a scan.
+pub(crate) fn crlf_lines<'a>(section: &[u8], mut names: impl Iterator<Item = &'a [u8]>) -> bool {
+    let n = section.len();
+    let cr_before = |at: usize| at < 2 || section[at - 2] == b'\r';
+    n >= 2
+        && section[n - 2] == b'\r'
+        && cr_before(n - 2)
+        && names.all(|name| cr_before(name.as_ptr() as usize - section.as_ptr() as usize))
+}
+
 /// Trims optional whitespace (space and tab) from both ends.
 pub fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {

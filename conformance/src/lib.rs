@@ -131,6 +131,9 @@ macro_rules! __for_each_case {
         $crate::__case!(net bad_content_length_is_400; $($ctx)*);
         $crate::__case!(net unsupported_transfer_coding_is_501; $($ctx)*);
         $crate::__case!(net bad_chunk_size_is_400; $($ctx)*);
+        $crate::__case!(net blank_chunk_size_is_400; $($ctx)*);
+        $crate::__case!(net chunk_extension_control_bytes_is_400; $($ctx)*);
+        $crate::__case!(net bad_chunked_framing_is_400; $($ctx)*);
         $crate::__case!(net bare_cr_is_400; $($ctx)*);
         $crate::__case!(net obs_fold_is_400; $($ctx)*);
         $crate::__case!(net space_before_colon_is_400; $($ctx)*);

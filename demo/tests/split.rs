@@ -569,6 +569,13 @@ fn every_single_cut_of_fixed_inputs() {
         format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: {}\r\n\r\n", long(16_390)),
         format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;{}\r\nhello\r\n0\r\n\r\n", long(5000)),
         format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\x01\r\n\r\n", long(17_000)),
+        // Found by fuzzing: a blank chunk-size line was the last chunk (and the request after it
+        // smuggled), and a bare LF inside a chunk extension was skipped.
+        "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+            .to_string(),
+        "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;\nxx\r\nhi\r\n0\r\n\r\n".to_string(),
+        "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;a=\"q\\\"\" ; b\r\nhi\r\n0\r\nT: 1\n\r\n"
+            .to_string(),
         // A target over its limit followed by an error: 414 however it arrives.
         format!("GET /{}\x01 HTTP/1.1\r\nHost: a\r\n\r\n", long(9000)),
     ]

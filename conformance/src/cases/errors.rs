@@ -74,6 +74,52 @@ pub fn bad_chunk_size_is_400(addr: SocketAddr) {
     );
 }
 
+/// The head of a chunked `POST /echo`, for the cases below to append a body to.
+const CHUNKED_HEAD: &str = "POST /echo HTTP/1.1\r\nHost: flash\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// An empty or blank chunk-size line is 400, not the last chunk (RFC 9112 §7.1: `chunk-size =
+/// 1*HEXDIG`). Taken for the last chunk, it ended the body at once and the request written after
+/// it was served as a request of its own: smuggled past whatever framed the body correctly. The
+/// close after the 400 shows that nothing after the bad line was answered.
+pub fn blank_chunk_size_is_400(addr: SocketAddr) {
+    for body in ["\r\n\r\n", " \r\n\r\n", "\t\r\n\r\n", ";ext\r\n\r\n"] {
+        let smuggled = "GET /hello HTTP/1.1\r\nHost: flash\r\n\r\n";
+        assert_refused(addr, format!("{CHUNKED_HEAD}{body}{smuggled}"), 400);
+    }
+}
+
+/// A control byte in a chunk extension, a bare LF above all, is 400: the size line is
+/// `1*HEXDIG`, then only `chunk-ext` (RFC 9112 §7.1.1), then CRLF. A peer that ends the line at
+/// the bare LF would read `xx` as the next size line and frame the body differently.
+pub fn chunk_extension_control_bytes_is_400(addr: SocketAddr) {
+    for body in [
+        "2;\nxx\r\nhi\r\n0\r\n\r\n",
+        "2;a=\"\x01\"\r\nhi\r\n0\r\n\r\n",
+        "2;a\x7f\r\nhi\r\n0\r\n\r\n",
+        "2;a=b\rc\r\nhi\r\n0\r\n\r\n",
+        "2\nhi\r\n0\r\n\r\n",
+    ] {
+        assert_refused(addr, format!("{CHUNKED_HEAD}{body}"), 400);
+    }
+}
+
+/// The rest of the chunked framing, each a way for two parsers to disagree on where the body
+/// ends: a size that does not fit in 64 bits, whitespace after the size, chunk data not
+/// followed by CRLF, and trailer lines with a control byte or a bare LF. All 400.
+pub fn bad_chunked_framing_is_400(addr: SocketAddr) {
+    for body in [
+        "10000000000000002\r\nhi\r\n0\r\n\r\n",
+        "2 \r\nhi\r\n0\r\n\r\n",
+        "2\r\nhix\r\n0\r\n\r\n",
+        "2\r\nhi\n0\r\n\r\n",
+        "2\r\nhi\r\n0\r\nX-T: a\x01b\r\n\r\n",
+        "2\r\nhi\r\n0\r\nX-T: a\n\r\n",
+        "2\r\nhi\r\n0\r\n\n",
+    ] {
+        assert_refused(addr, format!("{CHUNKED_HEAD}{body}"), 400);
+    }
+}
+
 /// A CR not followed by LF, in the request line or in a field, is 400.
 pub fn bare_cr_is_400(addr: SocketAddr) {
     assert_refused(addr, "GET /hello HTTP/1.1\rHost: flash\r\n\r\n", 400);
