@@ -5,7 +5,10 @@
 //! whitespace before the colon and invalid tokens are already errors). What it leaves to us, and
 //! what this file does, is the *meaning*: how long the body is (§6 of RFC 9112: `Content-Length`
 //! versus `Transfer-Encoding`), whether the connection stays open, `Host`, `Expect`, which methods
-//! exist, and the size limits that keep a hostile client from using up memory.
+//! exist, and the size limits that keep a hostile client from using up memory. And what the
+//! tokenizer is lenient about where two parsers that disagree let a request be smuggled: it takes
+//! a bare LF for a line end and any byte from 0x80 up into a target, and does not look inside the
+//! target or `Host`; this file refuses all of that (RFC 9112 §2.2, §3.2).
 //!
 //! The parser never copies the head. [`Head`] stores *spans* (offsets into the caller's buffer),
 //! and its header list is a `Vec` the caller keeps from one request to the next, so parsing a
@@ -101,8 +104,15 @@ pub enum Framing {
 pub struct Head {
     /// The method token.
     pub method: Span,
-    /// The request target, as sent (path and query, still percent-encoded).
+    /// The request target, as sent (for the access log).
     pub target: Span,
+    /// The target in origin form: path and query, still percent-encoded. The target itself, or
+    /// the part of an absolute-form target (`http://host/a?b`) after its authority, which is empty
+    /// or starts with `?` when that target has no path (the path is then `/`).
+    pub origin: Span,
+    /// The authority the request is for: an absolute-form target's, which takes precedence (RFC
+    /// 9112 §3.2.2), else the `Host` field's value; empty when neither was sent (HTTP/1.0).
+    pub host: Span,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
     /// Every header field as (name, value) spans, in order. Reused between requests.
@@ -144,10 +154,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     if len > limits.max_head {
         return Err(HttpError::new(431, "request head larger than the limit"));
     }
+    if !crlf_lines(&buf[..len], req.headers.iter().map(|h| h.name.as_bytes())) {
+        return Err(HttpError::new(400, "a line of the head ends in a bare LF, not CRLF"));
+    }
     let method = req.method.unwrap_or("");
     let minor = req.version.unwrap_or(1);
+    let (origin, authority) = request_target(method.as_bytes(), target.as_bytes())?;
     head.method = Span::of(buf, method.as_bytes());
     head.target = Span::of(buf, target.as_bytes());
+    head.origin = Span::of(buf, origin);
     head.minor = minor;
     head.len = len;
     head.headers.clear();
@@ -155,8 +170,13 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     // One pass over the fields decides framing, persistence and expectations. Names are compared
     // by length first: most fields are none of these, and that check is one comparison.
     let mut hosts = 0;
+    let mut host: Option<&[u8]> = None;
     let mut length: Option<u64> = None;
-    let mut chunked = false;
+    // Whether the last transfer coding so far is chunked (`None`: no Transfer-Encoding), how many
+    // are chunked, and whether any is one we do not implement.
+    let mut last_chunked: Option<bool> = None;
+    let mut chunked_count = 0;
+    let mut unknown_coding = false;
     let mut close = false;
     let mut keep_alive = false;
     let mut expect_continue = false;
@@ -164,7 +184,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         match name.len() {
-            4 if eq_lower(name, b"host") => hosts += 1,
+            4 if eq_lower(name, b"host") => {
+                hosts += 1;
+                host = Some(trim(h.value));
+            }
             6 if eq_lower(name, b"expect") => {
                 if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
                     return Err(HttpError::new(417, "only the 100-continue expectation is supported"));
@@ -196,27 +219,20 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
                     length = Some(n);
                 }
             }
+            // Several fields are one list (RFC 9110 §5.3), so the verdict waits for all of them.
             17 if eq_lower(name, b"transfer-encoding") => {
-                if !chunked && eq_lower(h.value, b"chunked") {
-                    chunked = true;
+                if last_chunked.is_none() && eq_lower(h.value, b"chunked") {
+                    (last_chunked, chunked_count) = (Some(true), 1);
                     continue;
                 }
                 for coding in h.value.split(|&c| c == b',').map(trim) {
-                    if chunked {
-                        // Anything after `chunked`, even a second `chunked`, leaves the
-                        // body's end unknowable (RFC 9112 §6.3, rule 4).
-                        return Err(HttpError::new(400, "chunked must be the last transfer coding, once"));
-                    }
-                    if coding.eq_ignore_ascii_case(b"chunked") {
-                        chunked = true;
-                    } else if coding.is_empty() {
+                    if coding.is_empty() {
                         return Err(HttpError::new(400, "empty transfer coding"));
-                    } else {
-                        return Err(HttpError::new(501, "unsupported transfer coding (only chunked is implemented)"));
                     }
-                }
-                if !chunked {
-                    return Err(HttpError::new(400, "Transfer-Encoding without chunked"));
+                    let is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                    chunked_count += usize::from(is_chunked);
+                    unknown_coding |= !is_chunked;
+                    last_chunked = Some(is_chunked);
                 }
             }
             _ => {}
@@ -229,9 +245,29 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     if hosts == 0 && minor == 1 {
         return Err(HttpError::new(400, "missing Host header"));
     }
+    // Checked even when an absolute-form target's authority overrides it: RFC 9112 §3.2 asks for a
+    // 400 on any invalid Host, whatever else the request says.
+    if !host.map_or(true, host_port) {
+        return Err(HttpError::new(400, "invalid Host (a host name, IPv4 or [IPv6] address, and an optional :port)"));
+    }
+    head.host = authority.or(host).map_or(Span::default(), |h| Span::of(buf, h));
     if !known_method(method.as_bytes()) {
         return Err(HttpError::new(501, "method not implemented"));
     }
+    let chunked = match last_chunked {
+        None => false,
+        // A 1.0 message with a transfer coding passed through (or came from) something that
+        // predates chunked and may have framed the body by its length or the close instead, so
+        // RFC 9112 §6.1 has us treat the framing as faulty.
+        Some(_) if minor == 0 => return Err(HttpError::new(400, "Transfer-Encoding in an HTTP/1.0 request")),
+        // Without chunked last, the body's end is unknowable (RFC 9112 §6.3, rule 4).
+        Some(false) => return Err(HttpError::new(400, "the last transfer coding must be chunked")),
+        Some(true) if chunked_count > 1 => return Err(HttpError::new(400, "chunked applied more than once")),
+        Some(true) if unknown_coding => {
+            return Err(HttpError::new(501, "unsupported transfer coding (only chunked is implemented)"))
+        }
+        Some(true) => true,
+    };
     head.framing = match (chunked, length) {
         // Both at once is how request smuggling starts; RFC 9112 §6.1 lets us refuse it.
         (true, Some(_)) => return Err(HttpError::new(400, "both Transfer-Encoding and Content-Length")),
@@ -245,9 +281,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
         }
     }
     // HTTP/1.1 stays open unless told otherwise; 1.0 closes unless asked to stay (RFC 9112 §9.3).
-    // A chunked 1.0 request is suspect (1.0 has no chunked), so it is answered and closed.
-    head.keep_alive = if minor == 1 { !close } else { keep_alive && !close && !chunked };
-    head.expect_continue = expect_continue && head.framing != Framing::None;
+    head.keep_alive = if minor == 1 { !close } else { keep_alive && !close };
+    // A 1.0 client may take a `100 Continue` for the final answer, so its expectation is ignored
+    // (RFC 9110 §10.1.1); it sends the body unasked.
+    head.expect_continue = expect_continue && head.framing != Framing::None && minor == 1;
     Ok(Some(len))
 }
 
@@ -302,8 +339,13 @@ fn tokenizer_error(e: httparse::Error, buf: &[u8], limits: &Limits) -> Result<()
         httparse::Error::TooManyHeaders => HttpError::new(431, "too many header fields"),
         // The tokenizer refuses `HTTP/2` before the minor digit has arrived; whether that is a
         // 505 or a 400 depends on the rest of the line, so wait for it (bounded by `partial`).
+        // Also where whitespace inside the target lands: the tokenizer ends the target at the first
+        // space and reads what follows as the version.
         httparse::Error::Version => match request_line(buf) {
             None => return partial(buf, limits),
+            Some(line) if line.iter().filter(|&&c| c == b' ').count() > 2 => {
+                HttpError::new(400, "whitespace inside the request target, or extra spaces in the request line")
+            }
             Some(line) if looks_like_other_version(line) => {
                 HttpError::new(505, "only HTTP/1.0 and HTTP/1.1 are supported")
             }
@@ -345,6 +387,99 @@ fn request_line(buf: &[u8]) -> Option<&[u8]> {
 fn looks_like_other_version(line: &[u8]) -> bool {
     let Some(v) = line.rsplit(|&c| c == b' ').next() else { return false };
     v.len() == 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit() && v[6] == b'.' && v[7].is_ascii_digit()
+}
+
+/// Splits a request target into its origin form (path and query) and, for an absolute-form
+/// target, its authority, or refuses it (RFC 9112 §3.2).
+///
+/// The tokenizer lets any byte from 0x80 up and `#` into a target; neither may be there (RFC
+/// 3986 allows neither, and a fragment is never sent), and a target that is not UTF-8 could not be
+/// handed on as text. Which forms are allowed depends on the method: `*` is for OPTIONS only, and
+/// CONNECT's authority form is left to the application to refuse, as a proxy's business.
+fn request_target<'a>(method: &[u8], target: &'a [u8]) -> Result<(&'a [u8], Option<&'a [u8]>), HttpError> {
+    // One pass without an early exit, which the compiler can vectorize.
+    if target.iter().fold(false, |bad, &c| bad | (c >= 0x80) | (c == b'#')) {
+        return Err(HttpError::new(400, "request target with a fragment (#) or a byte that is not ASCII"));
+    }
+    match target {
+        [b'/', ..] => return Ok((target, None)),
+        b"*" if method == b"OPTIONS" => return Ok((target, None)),
+        b"*" => return Err(HttpError::new(400, "the * target is for OPTIONS only")),
+        _ if method == b"CONNECT" => return Ok((target, None)),
+        _ => {}
+    }
+    const FORM: HttpError = HttpError::new(400, "request target must be a path (/...) or an http(s) URI");
+    let colon = target.iter().position(|&c| c == b':').ok_or(FORM)?;
+    let (scheme, rest) = (&target[..colon], &target[colon + 1..]);
+    if !scheme.eq_ignore_ascii_case(b"http") && !scheme.eq_ignore_ascii_case(b"https") {
+        return Err(FORM);
+    }
+    let rest = rest.strip_prefix(b"//").ok_or(FORM)?;
+    let end = rest.iter().position(|&c| c == b'/' || c == b'?').unwrap_or(rest.len());
+    let (authority, origin) = rest.split_at(end);
+    if authority.contains(&b'@') {
+        // RFC 9110 §4.2.4: credentials in a URI are an error.
+        return Err(HttpError::new(400, "user information in the target's authority"));
+    }
+    if !host_port(authority) || matches!(authority, [] | [b':', ..]) {
+        return Err(HttpError::new(400, "invalid authority in the target (an http URI needs a host)"));
+    }
+    Ok((origin, Some(authority)))
+}
+
+/// Whether `v` is `uri-host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3), the grammar of `Host` and of
+/// an authority without user information. The host may be empty (RFC 9112 §3.2 has a client send
+/// an empty `Host` when the target has no authority).
+fn host_port(v: &[u8]) -> bool {
+    let (host_ok, port) = match v {
+        [b'[', rest @ ..] => match rest.iter().position(|&c| c == b']') {
+            Some(end) => (ip_literal(&rest[..end]), &rest[end + 1..]),
+            None => return false,
+        },
+        _ => {
+            let end = v.iter().position(|&c| c == b':').unwrap_or(v.len());
+            (reg_name(&v[..end]), &v[end..])
+        }
+    };
+    host_ok
+        && match port {
+            [] => true,
+            [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+            _ => false,
+        }
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )`, which also covers IPv4 addresses.
+fn reg_name(v: &[u8]) -> bool {
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'%' => {
+                if !v.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                i += 3;
+            }
+            c if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&c) => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// What may stand between `[` and `]`: an IPv6 address, or `v` 1*HEXDIG `.` and a future
+/// format's characters (RFC 3986 §3.2.2).
+fn ip_literal(v: &[u8]) -> bool {
+    match v {
+        [b'v' | b'V', rest @ ..] => {
+            let dot = rest.iter().position(|&c| c == b'.').unwrap_or(0);
+            dot > 0
+                && rest[..dot].iter().all(u8::is_ascii_hexdigit)
+                && rest.len() > dot + 1
+                && rest[dot + 1..].iter().all(|&c| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&c))
+        }
+        _ => std::str::from_utf8(v).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok()),
+    }
 }
 
 /// `Content-Length` is digits only: no sign, no spaces inside, no hex (RFC 9110 §8.6).
@@ -431,9 +566,184 @@ mod tests {
         );
         assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
         assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 400);
-        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), 400);
         let h = parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap().unwrap();
         assert_eq!(h.framing, Framing::Chunked);
+    }
+
+    /// RFC 9112 §6.3 rule 4: unless chunked is the last coding, the body's end is unknowable: 400.
+    /// With chunked last, a coding before it is one we do not implement: 501. The fields of
+    /// several `Transfer-Encoding` lines form one list.
+    #[test]
+    fn transfer_codings() {
+        let te = |fields: &str| status(&format!("POST / HTTP/1.1\r\nHost: a\r\n{fields}\r\n"));
+        for (fields, want) in [
+            ("Transfer-Encoding: chunked\r\n", 0),
+            ("Transfer-Encoding: gzip, CHUNKED\r\n", 501),
+            ("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501),
+            ("Transfer-Encoding: gzip\r\n", 400),
+            ("Transfer-Encoding: chunked, gzip\r\n", 400),
+            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 400),
+            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400),
+            ("Transfer-Encoding: gzip, chunked, chunked\r\n", 400),
+            ("Transfer-Encoding: identity\r\n", 400),
+            ("Transfer-Encoding: chunked;x=1\r\n", 400),
+            ("Transfer-Encoding: ,chunked\r\n", 400),
+            ("Transfer-Encoding: \r\n", 400),
+        ] {
+            assert_eq!(te(fields), want, "{fields:?}");
+        }
+        // HTTP/1.0 has no transfer codings: the framing is faulty (RFC 9112 §6.1).
+        assert_eq!(status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+        assert_eq!(status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn host_grammar() {
+        let host = |value: &str| status(&format!("GET / HTTP/1.1\r\nHost: {value}\r\n\r\n"));
+        for good in [
+            "example.com",
+            "example.com:8080",
+            "EXAMPLE.com.",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "[2001:db8::7]",
+            "[::ffff:192.0.2.1]:1",
+            "[v1.x:y]",
+            "a-b_c~d!$&'()*+,;=",
+            "%41%62",
+            "h:",
+            "",
+            "  padded  ",
+        ] {
+            assert_eq!(host(good), 0, "{good:?}");
+        }
+        for bad in [
+            "a b",
+            "a\tb",
+            "user@example.com",
+            "user:pw@example.com",
+            "example.com:80:80",
+            "example.com:http",
+            "example.com:-1",
+            "[::1",
+            "[::1]x",
+            "[::g]",
+            "[fe80::1%25eth0]",
+            "[v.x]",
+            "[v1.]",
+            "a/b",
+            "a?b",
+            "a#b",
+            "%4",
+            "%zz",
+            "\u{e9}",
+            "a\"b",
+        ] {
+            assert_eq!(host(bad), 400, "{bad:?}");
+        }
+        // HTTP/1.0 may leave Host out, but one it sends is checked.
+        assert_eq!(status("GET / HTTP/1.0\r\nHost: a b\r\n\r\n"), 400);
+    }
+
+    /// RFC 9112 §3.2.2: an absolute-form target is served by its path, and its authority takes
+    /// the place of `Host`, which must still be there (and valid) in HTTP/1.1.
+    #[test]
+    fn absolute_form() {
+        let spans = |raw: &str| {
+            let head = parse(raw).unwrap().unwrap();
+            let get = |s: Span| String::from_utf8(s.get(raw.as_bytes()).to_vec()).unwrap();
+            (get(head.target), get(head.origin), get(head.host))
+        };
+        let raw = "GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: other\r\n\r\n";
+        assert_eq!(
+            spans(raw),
+            ("http://example.com:8080/a/b?c=d".into(), "/a/b?c=d".into(), "example.com:8080".into())
+        );
+        let raw = "GET HTTPS://[::1]?q HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(spans(raw), ("HTTPS://[::1]?q".into(), "?q".into(), "[::1]".into()));
+        let raw = "GET http://h HTTP/1.0\r\n\r\n";
+        assert_eq!(spans(raw), ("http://h".into(), "".into(), "h".into()));
+        let raw = "GET /p HTTP/1.1\r\nHost: h:1\r\n\r\n";
+        assert_eq!(spans(raw), ("/p".into(), "/p".into(), "h:1".into()));
+        assert_eq!(spans("GET /p HTTP/1.0\r\n\r\n").2, "");
+
+        let target = |t: &str| status(&format!("GET {t} HTTP/1.1\r\nHost: h\r\n\r\n"));
+        for bad in [
+            "http://user@h/",
+            "http://u:p@h/",
+            "http:///p",
+            "http://:80/p",
+            "http://h h/",
+            "http://h:x/",
+            "http:/h/p",
+            "http:h/p",
+            "ftp://h/p",
+            "h/p",
+            "hello",
+            "*",
+        ] {
+            assert_eq!(target(bad), 400, "{bad:?}");
+        }
+        assert_eq!(status("GET http://h/ HTTP/1.1\r\n\r\n"), 400, "Host is still required");
+        assert_eq!(status("GET http://h/ HTTP/1.1\r\nHost: a b\r\n\r\n"), 400, "and still checked");
+        assert_eq!(status("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+        // An empty first segment is still a path (origin form), not a network-path reference.
+        assert_eq!(target("//h/p"), 0);
+    }
+
+    #[test]
+    fn target_bytes() {
+        let target = |t: &[u8]| {
+            let mut raw = b"GET ".to_vec();
+            raw.extend_from_slice(t);
+            raw.extend_from_slice(b" HTTP/1.1\r\nHost: h\r\n\r\n");
+            parse_head(&raw, &Limits::default(), &mut Head::default()).err().map_or(0, |e| e.status)
+        };
+        for bad in [&b"/a b"[..], b"/a\tb", b"/a#b", b"/#", b"/\xc3\xa9", b"/\xff", b"/a\x01"] {
+            assert_eq!(target(bad), 400, "{:?}", bad.escape_ascii());
+        }
+        for good in [&b"/a%20b"[..], b"/a?b=c&d", b"/{|}^`", b"/~user/a;b,c@d:e"] {
+            assert_eq!(target(good), 0, "{:?}", good.escape_ascii());
+        }
+        // Whitespace inside the target used to read as a bad version, and get 505.
+        assert_eq!(status("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status("GET /a HTTP/1.1 HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status("GET /  HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status("GET  / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/3.0\r\nHost: h\r\n\r\n"), 505);
+    }
+
+    /// A bare LF ends no line of the head, wherever it is (RFC 9112 §2.2 allows refusing it).
+    #[test]
+    fn bare_lf_is_refused() {
+        for raw in [
+            "GET / HTTP/1.1\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: 1\nY: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n\n",
+            "GET / HTTP/1.1\nHost: a\n\n",
+            "GET / HTTP/1.0\n\n",
+            "GET / HTTP/1.0\n\r\n",
+            "GET / HTTP/1.0\r\n\n",
+        ] {
+            assert_eq!(status(raw), 400, "{raw:?}");
+        }
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n"), 0);
+        // An empty line before the request line is skipped (RFC 9112 §2.2), bare LF or not.
+        assert_eq!(status("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    }
+
+    /// RFC 9110 §10.1.1: a server must ignore `100-continue` from an HTTP/1.0 client.
+    #[test]
+    fn expect_continue_only_from_http11() {
+        let expect = |version: &str| {
+            let raw = format!("POST / {version}\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+            parse(&raw).unwrap().unwrap().expect_continue
+        };
+        assert!(expect("HTTP/1.1"));
+        assert!(!expect("HTTP/1.0"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! server read. That is the fast path every server takes. A server that hands requests to another
 //! thread (05) needs them to outlive the buffer, and pays for that with [`Request::to_owned`].
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use crate::parse::{trim, Head};
@@ -33,20 +34,41 @@ impl<'a> Request<'a> {
         std::str::from_utf8(self.head.method.get(self.buf)).unwrap_or("")
     }
 
-    /// The request target as sent, e.g. `/sleep?ms=10`.
-    pub fn target(&self) -> &'a str {
-        std::str::from_utf8(self.head.target.get(self.buf)).unwrap_or("")
+    /// The request target in origin form, path and query, e.g. `/sleep?ms=10`: as sent, or what
+    /// follows the authority of an absolute-form target (`http://host/sleep?ms=10`), with the
+    /// empty path such a target may have written `/`.
+    pub fn target(&self) -> Cow<'a, str> {
+        match self.origin() {
+            o if o.starts_with('?') => Cow::Owned(format!("/{o}")),
+            "" => Cow::Borrowed("/"),
+            o => Cow::Borrowed(o),
+        }
     }
 
     /// The path part of the target (before `?`), still percent-encoded.
     pub fn path(&self) -> &'a str {
-        let t = self.target();
-        t.split_once('?').map_or(t, |(p, _)| p)
+        let o = self.origin();
+        match o.split_once('?').map_or(o, |(p, _)| p) {
+            "" => "/",
+            p => p,
+        }
     }
 
     /// The query part of the target (after `?`), if any.
     pub fn query(&self) -> Option<&'a str> {
-        self.target().split_once('?').map(|(_, q)| q)
+        self.origin().split_once('?').map(|(_, q)| q)
+    }
+
+    /// The path and query as they are in the buffer (the parser checked they are ASCII).
+    fn origin(&self) -> &'a str {
+        std::str::from_utf8(self.head.origin.get(self.buf)).unwrap_or("")
+    }
+
+    /// The authority the request is for, `host` or `host:port`: an absolute-form target's, else
+    /// the `Host` field's; empty when the client sent neither (HTTP/1.0).
+    pub fn host(&self) -> &'a str {
+        // The parser checked it against the grammar of `uri-host [":" port]`, which is ASCII.
+        std::str::from_utf8(self.head.host.get(self.buf)).unwrap_or("")
     }
 
     /// The value of query parameter `name`, if present (not percent-decoded: ours are numbers).

@@ -109,7 +109,9 @@ macro_rules! __for_each_case {
         $crate::__case!(net chunked_body_with_extensions_and_trailers; $($ctx)*);
         $crate::__case!(net chunked_body_split_byte_by_byte; $($ctx)*);
         $crate::__case!(net expect_100_continue; $($ctx)*);
+        $crate::__case!(net http10_expect_100_continue_is_ignored; $($ctx)*);
         $crate::__case!(net expect_other_is_417; $($ctx)*);
+        $crate::__case!(net absolute_form_target_is_served; $($ctx)*);
         $crate::__case!(net head_has_no_body; $($ctx)*);
         // The application.
         $crate::__case!(net echo_preserves_content_type; $($ctx)*);
@@ -126,15 +128,21 @@ macro_rules! __for_each_case {
         $crate::__case!(net http2_is_505; $($ctx)*);
         $crate::__case!(net missing_host_is_400; $($ctx)*);
         $crate::__case!(net two_hosts_is_400; $($ctx)*);
+        $crate::__case!(net invalid_host_is_400; $($ctx)*);
+        $crate::__case!(net whitespace_in_target_is_400; $($ctx)*);
+        $crate::__case!(net malformed_target_is_400; $($ctx)*);
         $crate::__case!(net content_length_and_chunked_is_400; $($ctx)*);
         $crate::__case!(net conflicting_content_lengths_is_400; $($ctx)*);
         $crate::__case!(net bad_content_length_is_400; $($ctx)*);
         $crate::__case!(net unsupported_transfer_coding_is_501; $($ctx)*);
+        $crate::__case!(net transfer_coding_not_ending_in_chunked_is_400; $($ctx)*);
+        $crate::__case!(net http10_transfer_encoding_is_400; $($ctx)*);
         $crate::__case!(net bad_chunk_size_is_400; $($ctx)*);
         $crate::__case!(net blank_chunk_size_is_400; $($ctx)*);
         $crate::__case!(net chunk_extension_control_bytes_is_400; $($ctx)*);
         $crate::__case!(net bad_chunked_framing_is_400; $($ctx)*);
         $crate::__case!(net bare_cr_is_400; $($ctx)*);
+        $crate::__case!(net bare_lf_is_400; $($ctx)*);
         $crate::__case!(net obs_fold_is_400; $($ctx)*);
         $crate::__case!(net space_before_colon_is_400; $($ctx)*);
         $crate::__case!(net long_target_is_414; $($ctx)*);

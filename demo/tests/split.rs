@@ -245,6 +245,8 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
             "DELETE /a.txt HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
             "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET http://example.test/a.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /hello HTTP/1.1\r\nHost: a b\r\n\r\n",
         ])
         .prop_map(|s| s.as_bytes().to_vec()),
     ]
@@ -576,6 +578,11 @@ fn every_single_cut_of_fixed_inputs() {
         "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;\nxx\r\nhi\r\n0\r\n\r\n".to_string(),
         "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;a=\"q\\\"\" ; b\r\nhi\r\n0\r\nT: 1\n\r\n"
             .to_string(),
+        // Whitespace inside a target reads as a bad version to the tokenizer, which waits for the
+        // rest of the line; an absolute-form target; a bare LF in the head.
+        "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
+        "GET http://h/a.txt?x HTTP/1.1\r\nHost: a\r\n\r\nGET http://h HTTP/1.1\r\nHost: [::1]:80\r\n\r\n".to_string(),
+        "GET /hello HTTP/1.1\r\nHost: a\r\nX: 1\nTransfer-Encoding: chunked\r\n\r\n".to_string(),
         // A target over its limit followed by an error: 414 however it arrives.
         format!("GET /{}\x01 HTTP/1.1\r\nHost: a\r\n\r\n", long(9000)),
     ]

@@ -30,6 +30,60 @@ pub fn two_hosts_is_400(addr: SocketAddr) {
     assert_refused(addr, "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
 }
 
+/// A `Host`, or an absolute-form target's authority, that is not `uri-host [":" port]` is 400 (RFC
+/// 9112 §3.2, RFC 3986 §3.2.2); so is user information in the authority (RFC 9110 §4.2.4). The
+/// grammar's less common forms are served.
+pub fn invalid_host_is_400(addr: SocketAddr) {
+    for host in ["fla sh", "user@flash", "flash:http", "flash:80:80", "[::1", "[::1]x", "fl/ash", "fl\u{e9}sh"] {
+        assert_refused(addr, format!("GET /hello HTTP/1.1\r\nHost: {host}\r\n\r\n"), 400);
+    }
+    // HTTP/1.0 may leave Host out, but a Host it sends is checked all the same.
+    assert_refused(addr, "GET /hello HTTP/1.0\r\nHost: fla sh\r\n\r\n", 400);
+    for target in ["http://user@flash/hello", "http://u:p@flash/hello", "http:///hello", "http://fla sh/hello"] {
+        assert_refused(addr, format!("GET {target} HTTP/1.1\r\nHost: flash\r\n\r\n"), 400);
+    }
+    // The authority overrides Host, but Host must still be there (RFC 9112 §3.2) and valid.
+    assert_refused(addr, "GET http://flash/hello HTTP/1.1\r\n\r\n", 400);
+    assert_refused(addr, "GET http://flash/hello HTTP/1.1\r\nHost: fla sh\r\n\r\n", 400);
+    let mut wire = Wire::connect(addr);
+    for host in ["flash:8080", "127.0.0.1", "[::1]:80", "[v7.future]", "FLASH.example.", "fl%41sh", ""] {
+        let res = wire.roundtrip(format!("GET /hello HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+        assert_eq!(res.assert_status(200).text(), "Hello, world!", "Host: {host}");
+    }
+}
+
+/// Whitespace inside the request target is a malformed request line: 400, not the 505 it got when
+/// the tokenizer read what followed the space as the version. Two spaces between the parts are
+/// malformed the same way.
+pub fn whitespace_in_target_is_400(addr: SocketAddr) {
+    for line in ["GET /hel lo HTTP/1.1", "GET /hello HTTP/1.1 HTTP/1.1", "GET /hello  HTTP/1.1", "GET  /hello HTTP/1.1"]
+    {
+        assert_refused(addr, format!("{line}\r\nHost: flash\r\n\r\n"), 400);
+    }
+    assert_refused(addr, "GET /hel\tlo HTTP/1.1\r\nHost: flash\r\n\r\n", 400);
+}
+
+/// A target that is neither a path nor an http(s) URI, or holds what no target may hold, is 400
+/// (RFC 9112 §3.2): a fragment, a byte that is not ASCII, `*` other than for OPTIONS.
+pub fn malformed_target_is_400(addr: SocketAddr) {
+    for target in
+        [&b"/hello#top"[..], b"/h\xc3\xa9llo", b"/h\x80llo", b"*", b"hello", b"ftp://flash/hello", b"http:/hello"]
+    {
+        let mut req = b"GET ".to_vec();
+        req.extend_from_slice(target);
+        req.extend_from_slice(b" HTTP/1.1\r\nHost: flash\r\n\r\n");
+        assert_refused(addr, req, 400);
+    }
+}
+
+/// A bare LF ending a line of the head is 400: RFC 9112 §2.2 lets a server accept it, but a peer
+/// in front that does not would see one field where we see two.
+pub fn bare_lf_is_400(addr: SocketAddr) {
+    assert_refused(addr, "GET /hello HTTP/1.1\nHost: flash\r\n\r\n", 400);
+    assert_refused(addr, "GET /hello HTTP/1.1\r\nHost: flash\r\nX-A: 1\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    assert_refused(addr, "GET /hello HTTP/1.1\r\nHost: flash\n\n", 400);
+}
+
 /// `Content-Length` and `Transfer-Encoding` together (how request smuggling starts) are 400.
 pub fn content_length_and_chunked_is_400(addr: SocketAddr) {
     let req = "POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -58,11 +112,35 @@ pub fn bad_content_length_is_400(addr: SocketAddr) {
     }
 }
 
-/// A transfer coding other than chunked is 501.
+/// A transfer coding we do not implement, applied before chunked, is 501 (RFC 9112 §6.1); so is
+/// the same list given as two fields.
 pub fn unsupported_transfer_coding_is_501(addr: SocketAddr) {
-    for coding in ["gzip", "gzip, chunked"] {
-        assert_refused(addr, format!("POST /echo HTTP/1.1\r\nHost: flash\r\nTransfer-Encoding: {coding}\r\n\r\n"), 501);
+    for fields in ["Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"]
+    {
+        assert_refused(addr, format!("POST /echo HTTP/1.1\r\nHost: flash\r\n{fields}\r\n0\r\n\r\n"), 501);
     }
+}
+
+/// When chunked is not the last transfer coding, the body's end cannot be known: 400 and close
+/// (RFC 9112 §6.3 rule 4), not 501, whatever the codings are. Chunked twice is the same.
+pub fn transfer_coding_not_ending_in_chunked_is_400(addr: SocketAddr) {
+    for fields in [
+        "Transfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: chunked, gzip\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: identity\r\n",
+        "Transfer-Encoding: chunked, chunked\r\n",
+    ] {
+        assert_refused(addr, format!("POST /echo HTTP/1.1\r\nHost: flash\r\n{fields}\r\n2\r\nhi\r\n0\r\n\r\n"), 400);
+    }
+}
+
+/// `Transfer-Encoding` in an HTTP/1.0 request means something before us framed the body without
+/// knowing chunked: RFC 9112 §6.1 has the framing treated as faulty, so 400.
+pub fn http10_transfer_encoding_is_400(addr: SocketAddr) {
+    assert_refused(addr, "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 400);
+    let both = "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nhi";
+    assert_refused(addr, both, 400);
 }
 
 /// A chunk size that is not hexadecimal is 400.

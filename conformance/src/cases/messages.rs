@@ -158,6 +158,41 @@ pub fn expect_100_continue(addr: SocketAddr) {
     assert_eq!(res.text(), "hello");
 }
 
+/// RFC 9110 §10.1.1: an HTTP/1.0 client's `100-continue` is ignored, since it may take a 1xx for the
+/// final answer. It sends the body unasked; the first thing it reads must be the real response.
+pub fn http10_expect_100_continue_is_ignored(addr: SocketAddr) {
+    let mut wire = Wire::connect(addr);
+    wire.send("POST /echo HTTP/1.0\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let res = wire.roundtrip("hello");
+    res.assert_status(200);
+    assert_eq!(res.text(), "hello");
+    wire.expect_closed();
+}
+
+/// RFC 9112 §3.2.2: a server must accept an absolute-form target. It is served by its path (an
+/// empty one is `/`), and its authority takes the place of `Host`.
+pub fn absolute_form_target_is_served(addr: SocketAddr) {
+    let mut wire = Wire::connect(addr);
+    for (target, host) in [
+        ("http://flash/hello", "flash"),
+        ("HTTP://flash:8080/hello?x=1", "flash"),
+        ("http://flash/hello", "elsewhere.example"),
+        ("https://127.0.0.1/hello", "flash"),
+        ("http://[::1]/hello", "flash"),
+    ] {
+        let res = wire.roundtrip(format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+        assert_eq!(res.assert_status(200).text(), "Hello, world!", "GET {target} with Host {host}");
+    }
+    let echo = wire.roundtrip(b"POST http://flash/echo HTTP/1.1\r\nHost: flash\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!(echo.assert_status(200).text(), "hi");
+    let root = wire.roundtrip(get("/"));
+    for target in ["http://flash", "http://flash?x=1"] {
+        let res = wire.roundtrip(format!("GET {target} HTTP/1.1\r\nHost: flash\r\n\r\n"));
+        res.assert_status(200);
+        assert_eq!(res.body, root.body, "GET {target} serves the same as GET /");
+    }
+}
+
 /// Any expectation other than 100-continue is 417.
 pub fn expect_other_is_417(addr: SocketAddr) {
     assert_refused(addr, "POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: 5\r\nExpect: tea\r\n\r\nhello", 417);

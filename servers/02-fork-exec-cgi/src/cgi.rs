@@ -209,7 +209,7 @@ impl Cgi {
             Ok(())
         };
         add("SERVER_PROTOCOL", if call.minor == 0 { b"HTTP/1.0" } else { b"HTTP/1.1" })?;
-        add("SERVER_NAME", &server_name(call.header("host"), self.local))?;
+        add("SERVER_NAME", &server_name(call.host.as_bytes(), self.local))?;
         add("REQUEST_METHOD", call.method.as_bytes())?;
         add("SCRIPT_NAME", script_name)?;
         if !path_info.is_empty() {
@@ -263,6 +263,8 @@ struct Call<'a> {
     method: &'a str,
     /// The target, path and query, as sent (or as the redirecting script wrote it).
     target: Cow<'a, str>,
+    /// The host the request is for (an absolute-form target's authority, else `Host`), or empty.
+    host: &'a str,
     /// The HTTP minor version.
     minor: u8,
     /// The header fields, in order.
@@ -275,8 +277,8 @@ struct Call<'a> {
 
 impl<'a> Call<'a> {
     fn new(req: &Request<'a>) -> Call<'a> {
-        let (method, target, minor) = (req.method(), Cow::Borrowed(req.target()), req.minor_version());
-        Call { method, target, minor, headers: req.headers().collect(), body: req.body(), peer: req.peer() }
+        let (method, target, host, minor) = (req.method(), req.target(), req.host(), req.minor_version());
+        Call { method, target, host, minor, headers: req.headers().collect(), body: req.body(), peer: req.peer() }
     }
 
     /// The same client asking for `target` with a GET, as RFC 3875 §6.2.2 has the server do.
@@ -318,12 +320,12 @@ fn http_variable(name: &str) -> Option<String> {
     Some(format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_")))
 }
 
-/// `SERVER_NAME`: the client's `Host` without its port, else the address we listen on.
-fn server_name(host: Option<&[u8]>, local: SocketAddr) -> Vec<u8> {
+/// `SERVER_NAME`: the host the request is for without its port, else the address we listen on.
+fn server_name(host: &[u8], local: SocketAddr) -> Vec<u8> {
     match host {
-        Some(h) if h.starts_with(b"[") => h[..h.iter().position(|&c| c == b']').map_or(h.len(), |i| i + 1)].to_vec(),
-        Some(h) if !h.is_empty() => h[..h.iter().position(|&c| c == b':').unwrap_or(h.len())].to_vec(),
-        _ => local.ip().to_string().into_bytes(),
+        [b'[', ..] => host[..host.iter().position(|&c| c == b']').map_or(host.len(), |i| i + 1)].to_vec(),
+        [] | [b':', ..] => local.ip().to_string().into_bytes(),
+        _ => host[..host.iter().position(|&c| c == b':').unwrap_or(host.len())].to_vec(),
     }
 }
 
@@ -557,8 +559,9 @@ mod tests {
         assert_eq!(http_variable("Proxy"), None);
         assert_eq!(http_variable("x_forwarded_for"), None);
         let local: SocketAddr = "127.0.0.1:80".parse().unwrap();
-        assert_eq!(server_name(Some(b"example.com:8080"), local), b"example.com");
-        assert_eq!(server_name(Some(b"[::1]:8080"), local), b"[::1]");
-        assert_eq!(server_name(None, local), b"127.0.0.1");
+        assert_eq!(server_name(b"example.com:8080", local), b"example.com");
+        assert_eq!(server_name(b"[::1]:8080", local), b"[::1]");
+        assert_eq!(server_name(b"", local), b"127.0.0.1");
+        assert_eq!(server_name(b":8080", local), b"127.0.0.1");
     }
 }
