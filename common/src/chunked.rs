@@ -13,7 +13,7 @@
 //! line of the body is held to the grammar exactly: `1*HEXDIG`, then only `chunk-ext`, then CRLF;
 //! chunk data and trailer lines end in CRLF too.
 
-use crate::parse::{crlf_lines, is_tchar, HttpError};
+use crate::parse::{cr_before, ends_in_crlf, is_tchar, HttpError};
 
 /// The longest chunk-size line (size and extensions) we wait for before calling it an attack.
 const MAX_SIZE_LINE: usize = 4096;
@@ -130,10 +130,11 @@ impl ChunkedDecoder {
 /// chunk-ext-name = token,  chunk-ext-val = token / quoted-string
 /// ```
 ///
-/// one per place where a different set of bytes may come next.
-#[derive(Clone, Copy)]
+/// one per place where a different set of bytes may come next, then the outcomes that end a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum Line {
-    /// In the hex digits (at least one seen).
+    /// Right after the hex digits.
     Size,
     /// After the size or an extension, in whitespace that must lead to `;`.
     BeforeSemi,
@@ -155,7 +156,142 @@ enum Line {
     Closed,
     /// After the CR, expecting LF.
     Cr,
+    /// The line is complete (the first outcome: every state from here on ends the line).
+    Done,
+    /// A bare CR or LF.
+    BadEol,
+    /// A byte the extension grammar does not allow there.
+    BadExt,
+    /// A byte that is neither a hex digit nor what may follow the digits.
+    BadSize,
+    /// Whitespace right before the CR.
+    WsAtEnd,
 }
+
+/// The classes of byte the grammar tells apart: each of these separately, a token character,
+/// other text a quoted string may hold (visible ASCII and obs-text), and control bytes.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Class {
+    /// `\n`.
+    Lf,
+    /// `\r`.
+    Cr,
+    /// Space or horizontal tab.
+    Ws,
+    /// `;`.
+    Semi,
+    /// `=`.
+    Eq,
+    /// `"`.
+    DQuote,
+    /// `\`.
+    Backslash,
+    /// A token character (RFC 9110 §5.6.2).
+    Token,
+    /// Any other byte a quoted string may hold: the remaining visible ASCII, and obs-text.
+    Text,
+    /// A control byte other than those above, or DEL.
+    Ctl,
+}
+
+/// How many states and classes there are: the transition table's shape.
+const STATES: usize = Line::Done as usize;
+/// See [`STATES`].
+const CLASSES: usize = Class::Ctl as usize + 1;
+
+/// The grammar as a transition function, written once as rules and turned into [`TRANSITIONS`] at
+/// compile time: per byte, a table lookup beats trying these rules in order.
+const fn step(state: Line, class: Class) -> Line {
+    use Class as C;
+    use Line as L;
+    match (state, class) {
+        (L::Cr, C::Lf) => L::Done,
+        (L::Cr, _) => L::BadEol,
+        (L::Size | L::Name | L::Token | L::Closed, C::Cr) => L::Cr,
+        (L::Size | L::Token | L::Closed, C::Ws) => L::BeforeSemi,
+        (L::Size | L::BeforeSemi | L::Name | L::AfterName | L::Token | L::Closed, C::Semi) => L::BeforeName,
+        (L::BeforeSemi | L::BeforeName | L::AfterName | L::BeforeValue, C::Ws) => state,
+        (L::BeforeName | L::Name, C::Token) => L::Name,
+        (L::Name, C::Ws) => L::AfterName,
+        (L::Name | L::AfterName, C::Eq) => L::BeforeValue,
+        (L::BeforeValue | L::Token, C::Token) => L::Token,
+        (L::BeforeValue, C::DQuote) => L::Quoted,
+        (L::Quoted, C::DQuote) => L::Closed,
+        (L::Quoted, C::Backslash) => L::Escaped,
+        // qdtext and quoted-pair: HTAB, SP, visible ASCII and obs-text; no other control byte.
+        (L::Quoted | L::Escaped, C::Ws | C::Semi | C::Eq | C::Token | C::Text)
+        | (L::Escaped, C::DQuote | C::Backslash) => L::Quoted,
+        (L::Size, C::Lf) => L::BadEol,
+        (L::Size, _) => L::BadSize,
+        (L::BeforeSemi, C::Cr) => L::WsAtEnd,
+        (_, C::Lf) => L::BadEol,
+        _ => L::BadExt,
+    }
+}
+
+/// [`step`] for every state and class.
+static TRANSITIONS: [[Line; CLASSES]; STATES] = {
+    const ALL: [Class; CLASSES] = [
+        Class::Lf,
+        Class::Cr,
+        Class::Ws,
+        Class::Semi,
+        Class::Eq,
+        Class::DQuote,
+        Class::Backslash,
+        Class::Token,
+        Class::Text,
+        Class::Ctl,
+    ];
+    const LINES: [Line; STATES] = [
+        Line::Size,
+        Line::BeforeSemi,
+        Line::BeforeName,
+        Line::Name,
+        Line::AfterName,
+        Line::BeforeValue,
+        Line::Token,
+        Line::Quoted,
+        Line::Escaped,
+        Line::Closed,
+        Line::Cr,
+    ];
+    let mut table = [[Line::BadExt; CLASSES]; STATES];
+    let mut s = 0;
+    while s < STATES {
+        let mut c = 0;
+        while c < CLASSES {
+            table[s][c] = step(LINES[s], ALL[c]);
+            c += 1;
+        }
+        s += 1;
+    }
+    table
+};
+
+/// The class of every byte.
+static BYTE_CLASSES: [Class; 256] = {
+    let mut table = [Class::Text; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = match b {
+            b'\n' => Class::Lf,
+            b'\r' => Class::Cr,
+            b' ' | b'\t' => Class::Ws,
+            b';' => Class::Semi,
+            b'=' => Class::Eq,
+            b'"' => Class::DQuote,
+            b'\\' => Class::Backslash,
+            0..=0x1f | 0x7f => Class::Ctl,
+            _ if is_tchar(b) => Class::Token,
+            _ => Class::Text,
+        };
+        c += 1;
+    }
+    table
+};
 
 /// Parses the chunk-size line at the start of `buf`: `Some((length, size))` once it is complete,
 /// `None` if more bytes are needed, or the error.
@@ -164,55 +300,52 @@ enum Line {
 /// answer for any prefix of a line is "need more" or the same error as for the whole line: the
 /// decoder may stop and restart the line anywhere without the verdict depending on where.
 fn size_line(buf: &[u8]) -> Result<Option<(usize, u64)>, HttpError> {
-    const NO_DIGITS: HttpError = HttpError::new(400, "chunk size must start with a hex digit");
-    const OVERFLOW: HttpError = HttpError::new(400, "chunk size does not fit in 64 bits");
-    const BAD_EXT: HttpError = HttpError::new(400, "invalid chunk extension (only token=value or a quoted string)");
-    const BAD_EOL: HttpError = HttpError::new(400, "chunk size line not ended by CRLF");
-    let Some(&first) = buf.first() else { return Ok(None) };
-    let mut size = u64::from(hex(first).ok_or(NO_DIGITS)?);
-    let mut state = Line::Size;
-    for (i, &c) in buf.iter().enumerate().skip(1) {
-        let ws = c == b' ' || c == b'\t';
-        state = match (state, c) {
-            (Line::Size, _) if hex(c).is_some() => {
-                // Leading zeros are allowed; a 17th significant digit is not.
-                if size >> 60 != 0 {
-                    return Err(OVERFLOW);
-                }
-                size = size << 4 | u64::from(hex(c).unwrap_or(0));
-                Line::Size
-            }
-            (Line::Cr, b'\n') => return Ok(Some((i + 1, size))),
-            (Line::Cr, _) => return Err(BAD_EOL),
-            (Line::Size | Line::Name | Line::Token | Line::Closed, b'\r') => Line::Cr,
-            (Line::Size | Line::Token | Line::Closed, _) if ws => Line::BeforeSemi,
-            (Line::Size | Line::BeforeSemi | Line::Name | Line::AfterName | Line::Token | Line::Closed, b';') => {
-                Line::BeforeName
-            }
-            (Line::BeforeSemi | Line::BeforeName | Line::AfterName | Line::BeforeValue, _) if ws => state,
-            (Line::BeforeName | Line::Name, _) if is_tchar(c) => Line::Name,
-            (Line::Name, _) if ws => Line::AfterName,
-            (Line::Name | Line::AfterName, b'=') => Line::BeforeValue,
-            (Line::BeforeValue | Line::Token, _) if is_tchar(c) => Line::Token,
-            (Line::BeforeValue, b'"') => Line::Quoted,
-            (Line::Quoted, b'"') => Line::Closed,
-            (Line::Quoted, b'\\') => Line::Escaped,
-            // qdtext and quoted-pair: HTAB, SP, visible ASCII and obs-text; no other control byte.
-            (Line::Quoted | Line::Escaped, _) if c == b'\t' || (c >= b' ' && c != 0x7f) => Line::Quoted,
-            (Line::Size, _) => {
-                return Err(if c == b'\n' { BAD_EOL } else { HttpError::new(400, "invalid chunk size") })
-            }
-            (Line::BeforeSemi, b'\r') => return Err(HttpError::new(400, "whitespace at the end of a chunk size line")),
-            (_, b'\n') => return Err(BAD_EOL),
-            _ => return Err(BAD_EXT),
+    let digits = buf.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return match buf {
+            [] => Ok(None),
+            _ => Err(HttpError::new(400, "chunk size must start with a hex digit")),
         };
+    }
+    // Leading zeros are allowed; a 17th significant digit is not.
+    let significant = &buf[buf[..digits].iter().take_while(|&&c| c == b'0').count()..digits];
+    if significant.len() > 16 {
+        return Err(HttpError::new(400, "chunk size does not fit in 64 bits"));
+    }
+    let size = significant.iter().fold(0, |size, &c| size << 4 | hex(c));
+    // Nearly every line is digits and CRLF; extensions take the long way.
+    match &buf[digits..] {
+        [] | [b'\r'] => Ok(None),
+        [b'\r', b'\n', ..] => Ok(Some((digits + 2, size))),
+        _ => Ok(chunk_ext(buf, digits)?.map(|len| (len, size))),
+    }
+}
+
+/// Steps over the rest of a chunk-size line from `buf[at]`, right after the digits, to the end of
+/// its CRLF: `Some(length of the line)` once complete, `None` if more bytes are needed.
+fn chunk_ext(buf: &[u8], at: usize) -> Result<Option<usize>, HttpError> {
+    let mut state = Line::Size;
+    for (i, &c) in buf.iter().enumerate().skip(at) {
+        state = TRANSITIONS.get(state as usize).map_or(Line::BadExt, |row| row[BYTE_CLASSES[c as usize] as usize]);
+        if state as u8 >= Line::Done as u8 {
+            return match state {
+                Line::Done => Ok(Some(i + 1)),
+                Line::BadEol => Err(HttpError::new(400, "chunk size line not ended by CRLF")),
+                Line::BadSize => Err(HttpError::new(400, "invalid chunk size")),
+                Line::WsAtEnd => Err(HttpError::new(400, "whitespace at the end of a chunk size line")),
+                _ => Err(HttpError::new(400, "invalid chunk extension (only token=value or a quoted string)")),
+            };
+        }
     }
     Ok(None)
 }
 
-/// The value of an ASCII hex digit.
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
+/// The value of an ASCII hex digit (`c` is one).
+fn hex(c: u8) -> u64 {
+    u64::from(match c {
+        b'0'..=b'9' => c - b'0',
+        _ => (c | 0x20) - b'a' + 10,
+    })
 }
 
 /// Why a trailer section was refused.
@@ -247,14 +380,17 @@ fn trailer_section(buf: &[u8]) -> Result<httparse::Status<usize>, Malformed> {
 }
 
 /// The tokenizer's verdict on a trailer section in `buf`, with the bare LF line endings it
-/// accepts refused (see [`crlf_lines`] for why).
+/// accepts refused (see [`ends_in_crlf`] for why).
 fn checked(
     buf: &[u8],
     parsed: httparse::Result<(usize, &[httparse::Header<'_>])>,
 ) -> Result<httparse::Status<usize>, Malformed> {
     match parsed {
         Ok(httparse::Status::Complete((used, fields))) => {
-            if crlf_lines(&buf[..used], fields.iter().map(|f| f.name.as_bytes())) {
+            let section = &buf[..used];
+            let name_at = |f: &httparse::Header<'_>| f.name.as_ptr() as usize - buf.as_ptr() as usize;
+            // The first field's line follows the last chunk's, whose CRLF the size line checked.
+            if ends_in_crlf(section) && fields.iter().skip(1).all(|f| cr_before(section, name_at(f))) {
                 Ok(httparse::Status::Complete(used))
             } else {
                 Err(Malformed::BareLf)

@@ -154,14 +154,18 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     if len > limits.max_head {
         return Err(HttpError::new(431, "request head larger than the limit"));
     }
-    if !crlf_lines(&buf[..len], req.headers.iter().map(|h| h.name.as_bytes())) {
-        return Err(HttpError::new(400, "a line of the head ends in a bare LF, not CRLF"));
-    }
     let method = req.method.unwrap_or("");
     let minor = req.version.unwrap_or(1);
-    let (origin, authority) = request_target(method.as_bytes(), target.as_bytes())?;
+    let target = target.as_bytes();
+    if has_high_or_hash(target) {
+        return Err(HttpError::new(400, "request target with a fragment (#) or a byte that is not ASCII"));
+    }
+    let (origin, authority) = match target {
+        [b'/', ..] => (target, None),
+        _ => other_target(method.as_bytes(), target)?,
+    };
     head.method = Span::of(buf, method.as_bytes());
-    head.target = Span::of(buf, target.as_bytes());
+    head.target = Span::of(buf, target);
     head.origin = Span::of(buf, origin);
     head.minor = minor;
     head.len = len;
@@ -180,13 +184,21 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     let mut close = false;
     let mut keep_alive = false;
     let mut expect_continue = false;
-    head.headers.extend(req.headers.iter().map(|h| (Span::of(buf, h.name.as_bytes()), Span::of(buf, h.value))));
+    // Every line but the last two ends right before a field name, so checking there as the spans
+    // are taken finds any bare LF (see `ends_in_crlf`).
+    let mut crlf = ends_in_crlf(&buf[..len]);
+    head.headers.extend(req.headers.iter().map(|h| {
+        let name = Span::of(buf, h.name.as_bytes());
+        crlf &= cr_before(buf, name.start as usize);
+        (name, Span::of(buf, h.value))
+    }));
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         match name.len() {
             4 if eq_lower(name, b"host") => {
+                // No trim: the tokenizer leaves no whitespace around a value (tests/host_grammar).
                 hosts += 1;
-                host = Some(trim(h.value));
+                host = Some(h.value);
             }
             6 if eq_lower(name, b"expect") => {
                 if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
@@ -239,6 +251,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
         }
     }
 
+    if !crlf {
+        return Err(HttpError::new(400, "a line of the head ends in a bare LF, not CRLF"));
+    }
     if hosts > 1 {
         return Err(HttpError::new(400, "more than one Host header"));
     }
@@ -247,10 +262,16 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     }
     // Checked even when an absolute-form target's authority overrides it: RFC 9112 §3.2 asks for a
     // 400 on any invalid Host, whatever else the request says.
-    if !host.map_or(true, host_port) {
-        return Err(HttpError::new(400, "invalid Host (a host name, IPv4 or [IPv6] address, and an optional :port)"));
-    }
-    head.host = authority.or(host).map_or(Span::default(), |h| Span::of(buf, h));
+    head.host = match (authority, host) {
+        (_, Some(h)) if !host_port(h) => {
+            return Err(HttpError::new(
+                400,
+                "invalid Host (a host name, IPv4 or [IPv6] address, and an optional :port)",
+            ))
+        }
+        (Some(a), _) | (None, Some(a)) => Span::of(buf, a),
+        (None, None) => Span::default(),
+    };
     if !known_method(method.as_bytes()) {
         return Err(HttpError::new(501, "method not implemented"));
     }
@@ -296,7 +317,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
 /// through, which has no control characters: the only other byte that `| 0x20` turns into a
 /// lowercase letter is its uppercase, and the bytes it turns into `-` or a digit are CR and
 /// control characters.
-#[inline]
+#[inline(always)]
 fn eq_lower(bytes: &[u8], lower: &[u8]) -> bool {
     const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
     if bytes.len() != lower.len() {
@@ -389,20 +410,14 @@ fn looks_like_other_version(line: &[u8]) -> bool {
     v.len() == 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit() && v[6] == b'.' && v[7].is_ascii_digit()
 }
 
-/// Splits a request target into its origin form (path and query) and, for an absolute-form
-/// target, its authority, or refuses it (RFC 9112 §3.2).
-///
-/// The tokenizer lets any byte from 0x80 up and `#` into a target; neither may be there (RFC
-/// 3986 allows neither, and a fragment is never sent), and a target that is not UTF-8 could not be
-/// handed on as text. Which forms are allowed depends on the method: `*` is for OPTIONS only, and
-/// CONNECT's authority form is left to the application to refuse, as a proxy's business.
-fn request_target<'a>(method: &[u8], target: &'a [u8]) -> Result<(&'a [u8], Option<&'a [u8]>), HttpError> {
-    // One pass without an early exit, which the compiler can vectorize.
-    if target.iter().fold(false, |bad, &c| bad | (c >= 0x80) | (c == b'#')) {
-        return Err(HttpError::new(400, "request target with a fragment (#) or a byte that is not ASCII"));
-    }
+/// Splits a request target that is not a path into its origin form (path and query) and, for an
+/// absolute-form target, its authority, or refuses it (RFC 9112 §3.2). Which forms are allowed
+/// depends on the method: `*` is for OPTIONS only, and CONNECT's authority form is left to the
+/// application to refuse, as a proxy's business. Out of line: nearly every target is a path.
+#[cold]
+#[inline(never)]
+fn other_target<'a>(method: &[u8], target: &'a [u8]) -> Result<(&'a [u8], Option<&'a [u8]>), HttpError> {
     match target {
-        [b'/', ..] => return Ok((target, None)),
         b"*" if method == b"OPTIONS" => return Ok((target, None)),
         b"*" => return Err(HttpError::new(400, "the * target is for OPTIONS only")),
         _ if method == b"CONNECT" => return Ok((target, None)),
@@ -427,44 +442,69 @@ fn request_target<'a>(method: &[u8], target: &'a [u8]) -> Result<(&'a [u8], Opti
     Ok((origin, Some(authority)))
 }
 
+/// Whether a target holds a byte from 0x80 up or a `#`, which the tokenizer lets through and no
+/// target may hold (RFC 3986 allows neither, a fragment is never sent, and a target that is not
+/// UTF-8 could not be handed on as text).
+///
+/// Eight bytes at a time, since it runs over every target (the last word overlapping the one
+/// before it, rather than a loop over the last few bytes): a word has a `#` where
+/// `word ^ "########"` has a zero byte, and a zero byte is one whose high bit survives
+/// `(x - 0x01..) & !x`; that test is exact here, as words with a high bit set are caught first.
+#[inline(always)]
+fn has_high_or_hash(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
+    let bad = |word: &[u8]| {
+        let w = u64::from_ne_bytes(word.try_into().unwrap_or_default());
+        let x = w ^ HASH;
+        w | (x.wrapping_sub(ONES) & !x)
+    };
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&c| c >= 0x80 || c == b'#');
+    }
+    let words = bytes.chunks_exact(8).fold(0, |acc, w| acc | bad(w));
+    (words | bad(&bytes[bytes.len() - 8..])) & HIGH != 0
+}
+
 /// Whether `v` is `uri-host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3), the grammar of `Host` and of
 /// an authority without user information. The host may be empty (RFC 9112 §3.2 has a client send
 /// an empty `Host` when the target has no authority).
+///
+/// It runs on every request, and the usual `Host` is a name of plain reg-name characters; that
+/// case is one table lookup per byte with no branch, inline, and the rest goes the long way.
+#[inline(always)]
 fn host_port(v: &[u8]) -> bool {
-    let (host_ok, port) = match v {
-        [b'[', rest @ ..] => match rest.iter().position(|&c| c == b']') {
-            Some(end) => (ip_literal(&rest[..end]), &rest[end + 1..]),
-            None => return false,
-        },
-        _ => {
-            let end = v.iter().position(|&c| c == b':').unwrap_or(v.len());
-            (reg_name(&v[..end]), &v[end..])
-        }
-    };
-    host_ok
-        && match port {
-            [] => true,
-            [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
-            _ => false,
-        }
+    v.iter().fold(true, |ok, &c| ok & REG_NAME[c as usize]) || host_port_in_full(v)
 }
 
-/// `reg-name = *( unreserved / pct-encoded / sub-delims )`, which also covers IPv4 addresses.
-fn reg_name(v: &[u8]) -> bool {
-    let mut i = 0;
-    while i < v.len() {
-        match v[i] {
-            b'%' => {
-                if !v.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                    return false;
-                }
-                i += 3;
-            }
-            c if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&c) => i += 1,
+/// [`host_port`] for a value with a port, an IP literal or a percent-encoded byte (or an invalid
+/// one).
+#[inline(never)]
+fn host_port_in_full(v: &[u8]) -> bool {
+    let port = match v {
+        [b'[', rest @ ..] => match rest.iter().position(|&c| c == b']') {
+            Some(end) if ip_literal(&rest[..end]) => &rest[end + 1..],
             _ => return false,
+        },
+        // reg-name = *( unreserved / pct-encoded / sub-delims ), which covers IPv4 addresses too,
+        // then the port.
+        _ => {
+            let mut i = 0;
+            loop {
+                i += v[i..].iter().position(|&c| !REG_NAME[c as usize]).unwrap_or(v.len() - i);
+                match v.get(i..i + 3) {
+                    Some([b'%', h1, h2]) if h1.is_ascii_hexdigit() && h2.is_ascii_hexdigit() => i += 3,
+                    _ => break &v[i..],
+                }
+            }
         }
+    };
+    match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
     }
-    true
 }
 
 /// What may stand between `[` and `]`: an IPv6 address, or `v` 1*HEXDIG `.` and a future
@@ -476,11 +516,28 @@ fn ip_literal(v: &[u8]) -> bool {
             dot > 0
                 && rest[..dot].iter().all(u8::is_ascii_hexdigit)
                 && rest.len() > dot + 1
-                && rest[dot + 1..].iter().all(|&c| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&c))
+                && rest[dot + 1..].iter().all(|&c| c == b':' || REG_NAME[c as usize])
         }
         _ => std::str::from_utf8(v).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok()),
     }
 }
+
+/// Whether each byte may appear in a reg-name other than as part of a `%` escape (RFC 3986
+/// §3.2.2: unreserved or sub-delims), as a table, so that the check is one lookup per byte.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+            );
+        c += 1;
+    }
+    table
+};
 
 /// `Content-Length` is digits only: no sign, no spaces inside, no hex (RFC 9110 §8.6).
 fn parse_length(item: &[u8]) -> Result<u64, HttpError> {
@@ -491,27 +548,35 @@ fn parse_length(item: &[u8]) -> Result<u64, HttpError> {
     Ok(item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
-/// Whether `c` may appear in a token (RFC 9110 §5.6.2): visible ASCII but the delimiters
-/// `"(),/:;<=>?@[\]{}`.
-pub(crate) fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+/// Whether `c` may appear in a token (RFC 9110 §5.6.2): visible ASCII but ``"(),/:;<=>?@[\]{}``.
+pub(crate) const fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
 }
 
-/// Whether every line of a complete field section ends in CRLF, not in a bare LF.
+/// Whether the last two lines of a complete field section (its empty last line and the one before,
+/// if any) end in CRLF, not in a bare LF; `section` runs up to and including the empty line.
 ///
-/// `section` runs up to and including the empty line that ends it; `names` are the field names the
-/// tokenizer found in it (slices of `section`). RFC 9112 §2.2 lets a recipient take a bare LF for
-/// a line end, and `httparse` does; we do not, because a peer in front of us that does not would
-/// see one field where we see two (a `Transfer-Encoding` hidden in the value of another field is
-/// how such a disagreement becomes request smuggling). Every line ends right before a field name
-/// or the final empty line, so one comparison per field checks them all, without a scan.
-pub(crate) fn crlf_lines<'a>(section: &[u8], mut names: impl Iterator<Item = &'a [u8]>) -> bool {
+/// RFC 9112 §2.2 lets a recipient take a bare LF for a line end, and `httparse` does; we do not,
+/// because a peer in front of us that does not would see one field where we see two (a
+/// `Transfer-Encoding` hidden in the value of another field is how such a disagreement becomes
+/// request smuggling). Every other line ends right before a field name, so [`cr_before`] each name
+/// completes the check with one comparison per field, without a scan of the bytes.
+/// A section with no fields is just its empty line, which the callers handle before this.
+#[inline(always)]
+pub(crate) fn ends_in_crlf(section: &[u8]) -> bool {
     let n = section.len();
-    let cr_before = |at: usize| at < 2 || section[at - 2] == b'\r';
-    n >= 2
-        && section[n - 2] == b'\r'
-        && cr_before(n - 2)
-        && names.all(|name| cr_before(name.as_ptr() as usize - section.as_ptr() as usize))
+    cr_before(section, n) && cr_before(section, n.wrapping_sub(2))
+}
+
+/// Whether the line that ends right before `section[at]` ends in CRLF: false if there is no such
+/// line (`at` < 2).
+#[inline(always)]
+pub(crate) fn cr_before(section: &[u8], at: usize) -> bool {
+    section.get(at.wrapping_sub(2)) == Some(&b'\r')
 }
 
 /// Trims optional whitespace (space and tab) from both ends.
@@ -713,6 +778,24 @@ mod tests {
         assert_eq!(status("GET /  HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
         assert_eq!(status("GET  / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
         assert_eq!(status("GET / HTTP/3.0\r\nHost: h\r\n\r\n"), 505);
+    }
+
+    /// The word-at-a-time scan agrees with the obvious one, for a bad byte at every position of
+    /// targets of every length up to three words (so in whole words, the overlapping last word and
+    /// targets shorter than a word).
+    #[test]
+    fn high_or_hash_scan_agrees_with_a_byte_loop() {
+        for len in 0..=24 {
+            for at in 0..len {
+                for bad in [b'#', 0x80, 0xff, b'"', b'"' | 0x80, 0x7f, 0x00, 0x01] {
+                    let mut target = vec![b'a'; len];
+                    target[at] = bad;
+                    let want = target.iter().any(|&c| c >= 0x80 || c == b'#');
+                    assert_eq!(has_high_or_hash(&target), want, "{bad:#x} at {at} of {len}");
+                }
+            }
+            assert!(!has_high_or_hash(&vec![b'/'; len]));
+        }
     }
 
     /// A bare LF ends no line of the head, wherever it is (RFC 9112 §2.2 allows refusing it).
