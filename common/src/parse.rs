@@ -113,6 +113,11 @@ pub struct Head {
     /// The authority the request is for: an absolute-form target's, which takes precedence (RFC
     /// 9112 §3.2.2), else the `Host` field's value; empty when neither was sent (HTTP/1.0).
     pub host: Span,
+    /// The path with its percent-encoded unreserved characters decoded (`/%68%65llo` is `/hello`,
+    /// RFC 3986 §6.2.2.2), when it has any; empty when the path as sent is already in that form,
+    /// which is nearly always. Kept here, not in the buffer, so the log shows what was sent; reused
+    /// between requests, so decoding allocates only the first time a connection needs it.
+    pub path: String,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
     /// Every header field as (name, value) spans, in order. Reused between requests.
@@ -157,7 +162,8 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     let method = req.method.unwrap_or("");
     let minor = req.version.unwrap_or(1);
     let target = target.as_bytes();
-    if has_high_or_hash(target) {
+    let (bad, percent) = scan_target(target);
+    if bad {
         return Err(HttpError::new(400, "request target with a fragment (#) or a byte that is not ASCII"));
     }
     let (origin, authority) = match target {
@@ -167,6 +173,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     head.method = Span::of(buf, method.as_bytes());
     head.target = Span::of(buf, target);
     head.origin = Span::of(buf, origin);
+    head.path.clear();
+    if percent {
+        let path = origin.split(|&c| c == b'?').next().unwrap_or_default();
+        crate::request::decode_unreserved(path, &mut head.path);
+    }
     head.minor = minor;
     head.len = len;
     head.headers.clear();
@@ -442,29 +453,33 @@ fn other_target<'a>(method: &[u8], target: &'a [u8]) -> Result<(&'a [u8], Option
     Ok((origin, Some(authority)))
 }
 
-/// Whether a target holds a byte from 0x80 up or a `#`, which the tokenizer lets through and no
-/// target may hold (RFC 3986 allows neither, a fragment is never sent, and a target that is not
-/// UTF-8 could not be handed on as text).
+/// Scans a target for what the tokenizer lets through and no target may hold, a byte from 0x80
+/// up or a `#` (RFC 3986 allows neither, a fragment is never sent, and a target that is not UTF-8
+/// could not be handed on as text), and for a `%`, which means the path may need decoding:
+/// returns (bad, has a `%`).
 ///
 /// Eight bytes at a time, since it runs over every target (the last word overlapping the one
-/// before it, rather than a loop over the last few bytes): a word has a `#` where
-/// `word ^ "########"` has a zero byte, and a zero byte is one whose high bit survives
+/// before it, rather than a loop over the last few bytes): a word has a byte `b` where
+/// `word ^ bbbbbbbb` has a zero byte, and a zero byte is one whose high bit survives
 /// `(x - 0x01..) & !x`; that test is exact here, as words with a high bit set are caught first.
 #[inline(always)]
-fn has_high_or_hash(bytes: &[u8]) -> bool {
+fn scan_target(bytes: &[u8]) -> (bool, bool) {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     const HASH: u64 = u64::from_ne_bytes([b'#'; 8]);
-    let bad = |word: &[u8]| {
+    const PERCENT: u64 = u64::from_ne_bytes([b'%'; 8]);
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x;
+    let scan = |(bad, percent): (u64, u64), word: &[u8]| {
         let w = u64::from_ne_bytes(word.try_into().unwrap_or_default());
-        let x = w ^ HASH;
-        w | (x.wrapping_sub(ONES) & !x)
+        (bad | w | zero_bytes(w ^ HASH), percent | zero_bytes(w ^ PERCENT))
     };
     if bytes.len() < 8 {
-        return bytes.iter().any(|&c| c >= 0x80 || c == b'#');
+        let bad = bytes.iter().any(|&c| c >= 0x80 || c == b'#');
+        return (bad, bytes.contains(&b'%'));
     }
-    let words = bytes.chunks_exact(8).fold(0, |acc, w| acc | bad(w));
-    (words | bad(&bytes[bytes.len() - 8..])) & HIGH != 0
+    let words = bytes.chunks_exact(8).fold((0, 0), scan);
+    let (bad, percent) = scan(words, &bytes[bytes.len() - 8..]);
+    (bad & HIGH != 0, percent & HIGH != 0)
 }
 
 /// Whether `v` is `uri-host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3), the grammar of `Host` and of
@@ -780,21 +795,25 @@ mod tests {
         assert_eq!(status("GET / HTTP/3.0\r\nHost: h\r\n\r\n"), 505);
     }
 
-    /// The word-at-a-time scan agrees with the obvious one, for a bad byte at every position of
-    /// targets of every length up to three words (so in whole words, the overlapping last word and
-    /// targets shorter than a word).
+    /// The word-at-a-time scan agrees with the obvious one, for a byte of interest at every
+    /// position of targets of every length up to three words (so in whole words, the overlapping
+    /// last word and targets shorter than a word).
     #[test]
-    fn high_or_hash_scan_agrees_with_a_byte_loop() {
+    fn target_scan_agrees_with_a_byte_loop() {
         for len in 0..=24 {
             for at in 0..len {
-                for bad in [b'#', 0x80, 0xff, b'"', b'"' | 0x80, 0x7f, 0x00, 0x01] {
+                for special in [b'#', b'%', 0x80, 0xff, b'"', b'#' | 0x80, b'%' | 0x80, 0x7f, 0x00, 0x01, b'$', b'&'] {
                     let mut target = vec![b'a'; len];
-                    target[at] = bad;
-                    let want = target.iter().any(|&c| c >= 0x80 || c == b'#');
-                    assert_eq!(has_high_or_hash(&target), want, "{bad:#x} at {at} of {len}");
+                    target[at] = special;
+                    let bad = target.iter().any(|&c| c >= 0x80 || c == b'#');
+                    let (got_bad, got_percent) = scan_target(&target);
+                    assert_eq!(got_bad, bad, "{special:#x} at {at} of {len}");
+                    if !bad {
+                        assert_eq!(got_percent, special == b'%', "{special:#x} at {at} of {len}");
+                    }
                 }
             }
-            assert!(!has_high_or_hash(&vec![b'/'; len]));
+            assert_eq!(scan_target(&vec![b'/'; len]), (false, false));
         }
     }
 

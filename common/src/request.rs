@@ -45,8 +45,13 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// The path part of the target (before `?`), still percent-encoded.
+    /// The path part of the target (before `?`), in the form routes and file names are matched
+    /// in: percent-encoded unreserved characters decoded (`/%68%65llo` is `/hello`, RFC 3986
+    /// §6.2.2.2), every other escape as sent (`%2F` stays `%2F`, never a segment break).
     pub fn path(&self) -> &'a str {
+        if !self.head.path.is_empty() {
+            return &self.head.path;
+        }
         let o = self.origin();
         match o.split_once('?').map_or(o, |(p, _)| p) {
             "" => "/",
@@ -138,6 +143,27 @@ impl OwnedRequest {
     }
 }
 
+/// Appends to `out` the path with each `%XX` that encodes an unreserved character (`A-Z a-z 0-9
+/// - . _ ~`) decoded, which RFC 3986 §6.2.2.2 makes the same path; or leaves `out` empty when
+/// there is none. Other escapes stay as they are: decoding `%2F` would turn one segment into two,
+/// and `%25` into an escape that was not there. `path` is ASCII (the parser checked).
+pub(crate) fn decode_unreserved(path: &[u8], out: &mut String) {
+    let mut copied = 0;
+    for at in 0..path.len() {
+        let Some([b'%', hi, lo]) = path.get(at..at + 3) else { continue };
+        let (Some(hi), Some(lo)) = ((*hi as char).to_digit(16), (*lo as char).to_digit(16)) else { continue };
+        let c = (hi * 16 + lo) as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.extend(path[copied..at].iter().map(|&b| char::from(b)));
+            out.push(char::from(c));
+            copied = at + 3;
+        }
+    }
+    if copied > 0 {
+        out.extend(path[copied..].iter().map(|&b| char::from(b)));
+    }
+}
+
 /// Decodes `%XX` escapes in a request target; `None` for a malformed escape. The result is
 /// bytes, not text: a decoded path may hold anything, NUL included, and the caller decides.
 pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
@@ -146,8 +172,9 @@ pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits exactly: `from_str_radix` alone would also take `%+1`.
+            let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -155,4 +182,50 @@ pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse_head, Limits};
+
+    /// (path, target, query, host) of the request in `raw`.
+    fn view(raw: &str) -> (String, String, Option<String>, String) {
+        let mut head = Head::default();
+        parse_head(raw.as_bytes(), &Limits::default(), &mut head).unwrap().unwrap();
+        let req = Request::new(raw.as_bytes(), &head, b"", "127.0.0.1:1".parse().unwrap());
+        (req.path().into(), req.target().into(), req.query().map(Into::into), req.host().into())
+    }
+
+    #[test]
+    fn paths_are_normalized_and_targets_kept() {
+        let get = |target: &str| view(&format!("GET {target} HTTP/1.1\r\nHost: h:1\r\n\r\n"));
+        let strs = |p: &str, t: &str, q: Option<&str>, h: &str| (p.into(), t.into(), q.map(Into::into), h.into());
+        assert_eq!(get("/hello?x=1"), strs("/hello", "/hello?x=1", Some("x=1"), "h:1"));
+        assert_eq!(get("/%68%65llo?%68"), strs("/hello", "/%68%65llo?%68", Some("%68"), "h:1"));
+        assert_eq!(get("/%7E%2d%2E%5f%30%41%7a"), strs("/~-._0Az", "/%7E%2d%2E%5f%30%41%7a", None, "h:1"));
+        // Reserved and other escapes stay: %2F is not a segment break, %25 not a new escape.
+        assert_eq!(
+            get("/a%2Fb%2f%25%2541%20%zz%4"),
+            strs("/a%2Fb%2f%25%2541%20%zz%4", "/a%2Fb%2f%25%2541%20%zz%4", None, "h:1")
+        );
+        assert_eq!(get("/a%2F%62"), strs("/a%2Fb", "/a%2F%62", None, "h:1"));
+        assert_eq!(get("http://e.x/a%62?q"), strs("/ab", "/a%62?q", Some("q"), "e.x"));
+        assert_eq!(get("http://e.x?q"), strs("/", "/?q", Some("q"), "e.x"));
+        assert_eq!(get("http://e.x"), strs("/", "/", None, "e.x"));
+        assert_eq!(view("GET / HTTP/1.0\r\n\r\n").3, "");
+    }
+
+    /// A connection reuses its `Head`: a path decoded for one request must not leak into the next.
+    #[test]
+    fn a_decoded_path_does_not_outlive_its_request() {
+        let mut head = Head::default();
+        for (raw, want) in
+            [("GET /%61 HTTP/1.1\r\nHost: h\r\n\r\n", "/a"), ("GET /b HTTP/1.1\r\nHost: h\r\n\r\n", "/b")]
+        {
+            parse_head(raw.as_bytes(), &Limits::default(), &mut head).unwrap().unwrap();
+            let req = Request::new(raw.as_bytes(), &head, b"", "127.0.0.1:1".parse().unwrap());
+            assert_eq!(req.path(), want);
+        }
+    }
 }

@@ -112,6 +112,7 @@ macro_rules! __for_each_case {
         $crate::__case!(net http10_expect_100_continue_is_ignored; $($ctx)*);
         $crate::__case!(net expect_other_is_417; $($ctx)*);
         $crate::__case!(net absolute_form_target_is_served; $($ctx)*);
+        $crate::__case!(net percent_encoded_unreserved_path_is_decoded; $($ctx)*);
         $crate::__case!(net head_has_no_body; $($ctx)*);
         // The application.
         $crate::__case!(net echo_preserves_content_type; $($ctx)*);
@@ -153,6 +154,7 @@ macro_rules! __for_each_case {
         // Static files.
         $crate::__case!(own static_index_and_content_types; $($ctx)*);
         $crate::__case!(own static_directory_without_slash_is_301; $($ctx)*);
+        $crate::__case!(own static_percent_encoded_path; $($ctx)*);
         $crate::__case!(own static_if_modified_since_is_304; $($ctx)*);
         $crate::__case!(own static_range_is_206_or_416; $($ctx)*);
         $crate::__case!(own static_head_has_length_no_body; $($ctx)*);

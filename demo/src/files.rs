@@ -1,9 +1,12 @@
 //! Static files: the part of a web server that touches the file system, so the part that must
 //! never serve a byte from outside its root.
 //!
-//! The path is percent-decoded, split into segments and rejoined under the root; `..`, NUL bytes
-//! and backslashes are refused before the file system is asked anything, and the final path is
-//! canonicalized and checked to still be under the root, which catches symlinks that point out.
+//! The path is split into segments, each segment percent-decoded, and rejoined under the root; in
+//! that order, so that `%2F` is a character of a segment (one no file name can hold) and never a
+//! segment break. `..`, NUL bytes and backslashes are refused after decoding, before the file
+//! system is asked anything, and the final path is canonicalized and checked to still be under
+//! the root, which catches symlinks that point out. (The path arrives with its encoded unreserved
+//! characters already decoded, `/%68%65llo` as `/hello`, by `Request::path`, as routing saw it.)
 //! Conditional (`If-Modified-Since`) and single-range (`Range`) requests are answered as nginx
 //! answers them.
 
@@ -51,20 +54,27 @@ pub fn serve(root: &Path, req: &Request<'_>) -> Response {
 
 /// Turns the request path into a file system path under `root`, or the response refusing it.
 fn resolve(root: &Path, raw: &str) -> Result<PathBuf, Response> {
-    let decoded = percent_decode(raw).ok_or_else(|| Response::error(400, "malformed percent-encoding in the path"))?;
-    if !decoded.starts_with(b"/") {
+    if !raw.starts_with('/') {
         return Err(Response::error(400, "the path must start with /"));
     }
-    if decoded.contains(&0) || decoded.contains(&b'\\') {
-        return Err(Response::error(403, "forbidden character in the path"));
+    let mut segments = Vec::new();
+    for raw_seg in raw.split('/') {
+        let seg =
+            percent_decode(raw_seg).ok_or_else(|| Response::error(400, "malformed percent-encoding in the path"))?;
+        if seg.contains(&0) || seg.contains(&b'\\') {
+            return Err(Response::error(403, "forbidden character in the path"));
+        }
+        segments.push(seg);
     }
-    let decoded = String::from_utf8(decoded).map_err(|_| Response::error(404, "no such file"))?;
     let mut path = root.to_path_buf();
-    for seg in decoded.split('/').filter(|s| !s.is_empty() && *s != ".") {
-        if seg == ".." {
+    for seg in segments.iter().filter(|s| !s.is_empty() && *s != b".") {
+        if seg == b".." {
             return Err(Response::error(403, "the path may not leave the document root"));
         }
-        path.push(seg);
+        if seg.contains(&b'/') {
+            return Err(Response::error(404, "no such file (an encoded / is part of a name, and no name holds one)"));
+        }
+        path.push(std::str::from_utf8(seg).map_err(|_| Response::error(404, "no such file"))?);
     }
     // Canonicalizing resolves symlinks; whatever they point at must still be under the root.
     let real = path.canonicalize().map_err(|e| match e.kind() {
@@ -203,5 +213,27 @@ mod tests {
         assert_eq!(percent_decode("/%2e%2e/").unwrap(), b"/../");
         assert!(percent_decode("/%zz").is_none());
         assert!(percent_decode("/%2").is_none());
+        assert!(percent_decode("/%+1").is_none());
+    }
+
+    /// Each segment is decoded on its own: `%2F` never splits one, `..` is refused after decoding,
+    /// and a whole `..` segment is refused before any file is looked at.
+    #[test]
+    fn segments_are_decoded_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d").join("f.txt"), "x").unwrap();
+        let status = |raw: &str| resolve(&root, raw).map_or_else(|res| res.status, |_| 200);
+        assert_eq!(status("/d/f.txt"), 200);
+        assert_eq!(status("/d/f%2Etxt"), 200);
+        assert_eq!(status("/%64/f.txt"), 200);
+        assert_eq!(status("/d%2Ff.txt"), 404);
+        assert_eq!(status("/d%2ff.txt"), 404);
+        assert_eq!(status("/d/%2e%2e/d/f.txt"), 403);
+        assert_eq!(status("/%2e%2e%2Fd"), 404);
+        assert_eq!(status("/d/f.txt%00"), 403);
+        assert_eq!(status("/d%5Cf.txt"), 403);
+        assert_eq!(status("/d/%zz"), 400);
     }
 }

@@ -107,6 +107,25 @@ pub fn static_directory_without_slash_is_301(serve: Serve) {
     server.stop();
 }
 
+/// A file path is decoded segment by segment (RFC 3986 §6.2.2.2 for the unreserved characters):
+/// `/%73ub/page%2Etxt` is `/sub/page.txt`, while `%2F` is part of a name, never a segment break,
+/// so `/sub%2Fpage.txt` names nothing.
+pub fn static_percent_encoded_path(serve: Serve) {
+    let docroot = Docroot::new();
+    let server = docroot.serve(serve);
+    let addr = server.addr();
+    for target in ["/%73ub/page%2Etxt", "/sub/%70age.txt", "/%73%75%62/page.txt"] {
+        assert_eq!(fetch(addr, get(target)).assert_status(200).text(), "page\n", "GET {target}");
+    }
+    for target in ["/sub%2Fpage.txt", "/sub%2fpage.txt", "/%2Fsub/page.txt"] {
+        fetch(addr, get(target)).assert_status(404);
+    }
+    let res = fetch(addr, get("/%73ub"));
+    res.assert_status(301);
+    assert_eq!(res.header("location"), Some("/sub/"), "the redirect names the decoded directory");
+    server.stop();
+}
+
 /// `Last-Modified` comes back in `If-Modified-Since` as 304, with no body; an older date is 200.
 pub fn static_if_modified_since_is_304(serve: Serve) {
     let docroot = Docroot::new();

@@ -193,6 +193,20 @@ pub fn absolute_form_target_is_served(addr: SocketAddr) {
     }
 }
 
+/// RFC 3986 §6.2.2.2: a percent-encoded unreserved character is the character itself, so
+/// `/%68%65llo` routes as `/hello` (either case of hex digit). An encoded `/` is no segment break:
+/// `/%2Fhello` is not `/hello`.
+pub fn percent_encoded_unreserved_path_is_decoded(addr: SocketAddr) {
+    let mut wire = Wire::connect(addr);
+    for target in ["/%68%65llo", "/%68%65%6C%6c%6F", "/hell%6f?x=%31"] {
+        assert_eq!(wire.roundtrip(get(target)).assert_status(200).text(), "Hello, world!", "GET {target}");
+    }
+    let echo = wire.roundtrip(with_body("POST", "/%65cho", "text/plain", b"hi"));
+    assert_eq!(echo.assert_status(200).text(), "hi");
+    let res = wire.roundtrip(get("/%2Fhello"));
+    assert_ne!(res.status, 200, "an encoded / read as a segment break:\n{}{}", res.head, res.text());
+}
+
 /// Any expectation other than 100-continue is 417.
 pub fn expect_other_is_417(addr: SocketAddr) {
     assert_refused(addr, "POST /echo HTTP/1.1\r\nHost: flash\r\nContent-Length: 5\r\nExpect: tea\r\n\r\nhello", 417);
