@@ -858,6 +858,9 @@ mod tests {
         assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\n\r\n"), 417);
         assert_eq!(status("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);
         assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n"), 400);
+        // Whitespace before the first field line would hide it from a peer that reads it as a fold.
+        assert_eq!(status("GET / HTTP/1.1\r\n Host: a\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\r\n\tX: 1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status("GET / HTTP/1.1\rHost: a\r\n\r\n"), 400);
         let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
         assert!(h.keep_alive);
