@@ -175,8 +175,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     head.origin = Span::of(buf, origin);
     head.path.clear();
     if percent {
-        let path = origin.split(|&c| c == b'?').next().unwrap_or_default();
-        crate::request::decode_unreserved(path, &mut head.path);
+        crate::request::decode_unreserved(origin, &mut head.path);
     }
     head.minor = minor;
     head.len = len;

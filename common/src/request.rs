@@ -143,11 +143,15 @@ impl OwnedRequest {
     }
 }
 
-/// Appends to `out` the path with each `%XX` that encodes an unreserved character (`A-Z a-z 0-9
-/// - . _ ~`) decoded, which RFC 3986 §6.2.2.2 makes the same path; or leaves `out` empty when
-/// there is none. Other escapes stay as they are: decoding `%2F` would turn one segment into two,
-/// and `%25` into an escape that was not there. `path` is ASCII (the parser checked).
-pub(crate) fn decode_unreserved(path: &[u8], out: &mut String) {
+/// Appends to `out` the path of `origin` (path and query) with each `%XX` that encodes an
+/// unreserved character (`A-Z a-z 0-9 - . _ ~`) decoded, which RFC 3986 §6.2.2.2 makes the same
+/// path; or leaves `out` empty when there is none. Other escapes stay as they are: decoding `%2F`
+/// would turn one segment into two, and `%25` into an escape that was not there. `origin` is ASCII
+/// (the parser checked). Out of line: a path with an escape is rare.
+#[cold]
+#[inline(never)]
+pub(crate) fn decode_unreserved(origin: &[u8], out: &mut String) {
+    let path = origin.split(|&c| c == b'?').next().unwrap_or_default();
     let mut copied = 0;
     for at in 0..path.len() {
         let Some([b'%', hi, lo]) = path.get(at..at + 3) else { continue };
