@@ -23,6 +23,10 @@
 //! });
 //! ```
 //!
+//! A server that some machines cannot run at all (08 needs io_uring, which seccomp may forbid)
+//! names the check with `requires: path::to::check`; where it fails, every case prints why and
+//! returns early, a skip rather than a failure or a silent pass.
+//!
 //! Cases come in two kinds. Most need only an address ([`cases`] functions taking a
 //! `SocketAddr`), so they also run against any server already running, named by the environment
 //! variable `FLASH_TARGET=http://127.0.0.1:PORT` (see `tests/target.rs`): that is how a reader
@@ -64,21 +68,27 @@ pub struct Expected {
 /// A server's list of cases it is expected to fail.
 pub type Unsupported = &'static [Expected];
 
+/// What the machine must allow for a server to run at all: checks that say why not.
+pub type Requires = &'static [fn() -> std::io::Result<()>];
+
 /// Expands to one `#[test]` per conformance case, run against the server whose `serve` function
 /// is given; an optional `unsupported: { case: "reason" => "failure", ... }` lists the cases
 /// that server is expected to fail and words their failure must contain (a misspelt case name
-/// does not compile).
+/// does not compile), and an optional `requires: check` what the machine must allow for the
+/// server to run (see [`runnable`]).
 #[macro_export]
 macro_rules! suite {
-    ($serve:path $(, unsupported: { $($case:ident : $reason:literal => $fails_with:literal),* $(,)? })? $(,)?) => {
+    ($serve:path $(, unsupported: { $($case:ident : $reason:literal => $fails_with:literal),* $(,)? })? $(, requires: $requires:path)? $(,)?) => {
         /// The cases this server is expected to fail, why, and how.
         const FLASH_UNSUPPORTED: $crate::Unsupported =
             &[$($($crate::Expected { case: stringify!($case), reason: $reason, fails_with: $fails_with }),*)?];
+        /// What this machine must allow for the server to run; without it every case skips.
+        const FLASH_REQUIRES: $crate::Requires = &[$($requires)?];
         $($(const _: () = {
             // Names a case that does not exist fail to compile here.
             let _ = $crate::cases::$case;
         };)*)?
-        $crate::__for_each_case!(suite $serve, FLASH_UNSUPPORTED);
+        $crate::__for_each_case!(suite $serve, FLASH_UNSUPPORTED, FLASH_REQUIRES);
     };
 }
 
@@ -170,16 +180,20 @@ macro_rules! __for_each_case {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __case {
-    (net $name:ident; suite $serve:path, $unsupported:ident) => {
+    (net $name:ident; suite $serve:path, $unsupported:ident, $requires:ident) => {
         #[test]
         fn $name() {
-            $crate::run_net(stringify!($name), $serve, $unsupported, $crate::cases::$name);
+            if $crate::runnable($requires) {
+                $crate::run_net(stringify!($name), $serve, $unsupported, $crate::cases::$name);
+            }
         }
     };
-    (own $name:ident; suite $serve:path, $unsupported:ident) => {
+    (own $name:ident; suite $serve:path, $unsupported:ident, $requires:ident) => {
         #[test]
         fn $name() {
-            $crate::run_own(stringify!($name), $serve, $unsupported, $crate::cases::$name);
+            if $crate::runnable($requires) {
+                $crate::run_own(stringify!($name), $serve, $unsupported, $crate::cases::$name);
+            }
         }
     };
     (net $name:ident; target $fallback:path) => {
@@ -190,6 +204,18 @@ macro_rules! __case {
     };
     // A case that configures its own server cannot run against one that is already running.
     (own $name:ident; target $fallback:path) => {};
+}
+
+/// False, after printing why, when this machine cannot run the server under test: its tests then
+/// skip (return early, the reason in their output) instead of failing, or passing in silence.
+pub fn runnable(requires: Requires) -> bool {
+    for check in requires {
+        if let Err(why) = check() {
+            eprintln!("skipped: {why}");
+            return false;
+        }
+    }
+    true
 }
 
 /// Runs a case that needs only an address against a fresh in-process server, then stops it.
@@ -285,5 +311,12 @@ mod tests {
     #[should_panic(expected = "but passes: remove it from the list")]
     fn a_listed_case_that_passes_fails() {
         expect("listed", LISTED, || {});
+    }
+
+    #[test]
+    fn a_failed_requirement_skips_and_none_runs() {
+        assert!(runnable(&[]));
+        assert!(runnable(&[|| Ok(())]));
+        assert!(!runnable(&[|| Ok(()), || Err(std::io::Error::other("no io_uring here"))]));
     }
 }

@@ -31,7 +31,7 @@ use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-mod later;
+pub mod later;
 use later::Later;
 
 /// The listening socket's token.

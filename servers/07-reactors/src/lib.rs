@@ -8,7 +8,8 @@
 //!
 //! # Changes from 04
 //! None in the loop: `serve` opens `--threads` listeners on the port (the first is the one it was
-//! given) and runs 04's [`run_reactor`] on each from its own thread, then waits for all of them.
+//! given) and runs 04's [`run_reactor`] on each from its own thread ([`on_every_core`]), then waits
+//! for all of them.
 //! Handlers run inline, as in 04: `/sleep` and `/cpu` stall the one reactor that runs them, and
 //! only the clients that the kernel assigned to it. README.md measures that choice against 05's
 //! pool.
@@ -26,6 +27,15 @@ use flash_common::{Shutdown, Site};
 
 /// Runs one event loop per core (`--threads`) until `shutdown` is triggered.
 pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Result<()> {
+    on_every_core(listener, &site, &shutdown, |listener, id| run_reactor(listener, &site, &shutdown, id, |req| site.call(req)))
+}
+
+/// Runs `run(listener, id)` on `--threads` threads, each with its own listener on the port (the
+/// first is the one given), and waits for all of them. Server 08 runs its io_uring loop this way.
+pub fn on_every_core<R>(listener: TcpListener, site: &Site, shutdown: &Shutdown, run: R) -> io::Result<()>
+where
+    R: Fn(TcpListener, usize) -> io::Result<()> + Sync,
+{
     let mut listeners = vec![];
     for _ in 1..site.config().threads() {
         listeners.push(bind_sibling(&listener)?);
@@ -36,9 +46,9 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
             .into_iter()
             .enumerate()
             .map(|(id, listener)| {
-                let (site, shutdown) = (&site, &shutdown);
+                let run = &run;
                 std::thread::Builder::new().name(format!("flash-reactor-{id}")).spawn_scoped(scope, move || {
-                    let result = run_reactor(listener, site, shutdown, id, |req| site.call(req));
+                    let result = run(listener, id);
                     // A reactor that fails takes the others down with it, rather than leaving
                     // the server half-listening.
                     if result.is_err() {

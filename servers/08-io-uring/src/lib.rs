@@ -1,0 +1,325 @@
+//! # Server 08: an io_uring loop per core
+//!
+//! # Model
+//! One thread per core owns an io_uring and the clients its listener accepts: it tells the kernel
+//! once "accept on this socket" and "receive on this one", and from then on the kernel does the
+//! reading and hands back completions ("here are 37 bytes for client 12"), not readiness. Each
+//! round submits every answer as a send and waits for the next completions in one
+//! `io_uring_enter`, so the syscalls per request fall as the load rises. The catch is 04's: while
+//! the thread runs one handler, its clients wait, so one `/cpu` or `/sleep` stalls them all.
+//!
+//! # Changes from 04
+//! Readiness becomes completion. The listener gets one multishot accept and each client one
+//! multishot receive whose bytes land in a ring of buffers shared by all the loop's clients (see
+//! [`ring`]); they are copied into the client's `Conn`, whose buffer contract is unchanged. A
+//! send points the kernel at the `Conn`'s output, which must then stay put until it completes, so
+//! a client with a send in flight is not driven. Closing a client means cancelling its operations
+//! and forgetting it only when the kernel has let go. The shutdown pipe is polled and the wake-up
+//! for late answers is an eventfd read, both by the ring. `serve` runs one loop per core, as 07.
+//!
+//! # Limits
+//! Everything a handler does still happens on the loop's thread, as in 04. io_uring may be
+//! forbidden (seccomp in containers) or missing (kernels before 6.1): [`available`] says why.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flash_04_epoll::later::Later;
+use flash_07_reactors::on_every_core;
+use flash_common::server::accept_failed;
+use flash_common::{Conn, Pending, Reply, Request, Response, Shutdown, Site};
+use io_uring::types::{CancelBuilder, Fd};
+use io_uring::{cqueue, opcode};
+use nix::libc;
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+pub mod ring;
+use ring::{Ring, BUF_GROUP, CANCEL};
+
+/// The multishot accept's user data.
+const ACCEPT: u64 = u64::MAX;
+/// The poll on the shutdown pipe.
+const SHUTDOWN: u64 = u64::MAX - 1;
+/// The read of the eventfd that handlers answering later write.
+const WAKE: u64 = u64::MAX - 2;
+/// A client's operations carry its token shifted left once, and in the low bit which one it is.
+const SEND: u64 = 1;
+/// How often deadlines are checked; a timeout fires up to this late.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// Serves with one io_uring loop per core (`--threads`) until `shutdown` is triggered.
+pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Result<()> {
+    on_every_core(listener, &site, &shutdown, |listener, id| run_ring(listener, &site, &shutdown, id))
+}
+
+/// Whether io_uring can serve on this machine, and if not, why, in one line: what the binary
+/// prints before it exits, and what the tests print when they skip.
+pub fn available() -> io::Result<()> {
+    Ring::new().map(drop)
+}
+
+/// One client: its socket, its HTTP state, and which of its operations the kernel holds.
+struct Client {
+    /// The socket; closed when the client is forgotten, once no operation on it is in flight.
+    stream: TcpStream,
+    /// The sans-I/O HTTP state.
+    conn: Conn,
+    /// A multishot receive is armed (its last completion has not come).
+    receiving: bool,
+    /// A cancellation of the receive is on its way (the `Conn` wants no more bytes for now).
+    pausing: bool,
+    /// A send of `conn.output()` is in flight: until it completes, that buffer must not move, so
+    /// the `Conn` is not driven.
+    sending: bool,
+    /// A late answer that came while a send was in flight, delivered once it completes.
+    late: Option<Response>,
+    /// Finished (or broken): cancel what is in flight, then forget the client.
+    done: bool,
+    /// The cancellation of every operation on the socket has been pushed.
+    cancelled: bool,
+}
+
+/// Runs one io_uring loop over `listener` until `shutdown`. `worker` names the loop in
+/// `/server-status`.
+pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker: usize) -> io::Result<()> {
+    let mut dispatch = |req: &Request<'_>| site.call(req);
+    // Declared before the ring, so dropped after it: on any early return the ring first makes
+    // the kernel let go of what its operations point at (the clients' output, `wake_buf`).
+    // Tokens are never reused, so a completion or a late answer can never reach the wrong client.
+    let mut clients: HashMap<u64, Client> = HashMap::new();
+    let mut wake_buf = Box::new(0u64);
+    let eventfd = Arc::new(EventFd::from_flags(EfdFlags::EFD_CLOEXEC)?);
+    let later = {
+        let eventfd = eventfd.clone();
+        Later::with_waker(move || {
+            let _ = eventfd.write(1);
+        })
+    };
+    let mut ring = Ring::new()?;
+    // Blocking, so that the kernel waits for connections instead of failing with EAGAIN.
+    listener.set_nonblocking(false)?;
+    let mut listener = Some(listener);
+    let mut accepting = false;
+    let mut stopping = false;
+    let mut waking = true;
+    ring.push(opcode::PollAdd::new(Fd(shutdown.fd().as_raw_fd()), libc::POLLIN as u32).build().user_data(SHUTDOWN));
+    arm_wake(&mut ring, &eventfd, &mut wake_buf);
+    let mut next_token = 0;
+    let mut next_sweep = Instant::now() + SWEEP;
+    let mut cqes = Vec::new();
+
+    loop {
+        if let Some(l) = listener.as_ref().filter(|_| !accepting && !stopping) {
+            // One request for every connection to come; it ends only on an error or a cancel.
+            ring.push(opcode::AcceptMulti::new(Fd(l.as_raw_fd())).build().user_data(ACCEPT));
+            accepting = true;
+        }
+        ring.submit_and_wait(next_sweep.saturating_duration_since(Instant::now()))?;
+        ring.completions(&mut cqes);
+        for cqe in cqes.drain(..) {
+            let (res, flags) = (cqe.result(), cqe.flags());
+            match cqe.user_data() {
+                ACCEPT => {
+                    accepting &= cqueue::more(flags);
+                    if stopping {
+                        if !accepting {
+                            // The kernel has let go of the listener: closing it now refuses newcomers.
+                            listener = None;
+                        }
+                        if res < 0 {
+                            continue;
+                        }
+                    } else if res < 0 {
+                        // Out of descriptors, the accept has ended and is asked again next round,
+                        // after the clients (only they can free a descriptor) have had their turn.
+                        accept_failed(io::Error::from_raw_os_error(-res))?;
+                        continue;
+                    }
+                    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
+                    let stream = unsafe { TcpStream::from_raw_fd(res) };
+                    let Ok(peer) = stream.peer_addr() else { continue };
+                    stream.set_nodelay(true)?;
+                    site.status().accepted(worker);
+                    let token = next_token;
+                    next_token += 1;
+                    let mut conn = site.connection(peer);
+                    if stopping {
+                        conn.shutdown();
+                    }
+                    clients.insert(token, Client::new(stream, conn));
+                    drive(&mut clients, token, &mut ring, &mut dispatch, &later);
+                }
+                SHUTDOWN => {
+                    // Stop accepting (the listener closes once the kernel lets go of it), and tell
+                    // every client; idle ones close now, busy ones after their answer.
+                    stopping = true;
+                    if accepting {
+                        ring.push(opcode::AsyncCancel::new(ACCEPT).build().user_data(CANCEL));
+                    } else {
+                        listener = None;
+                    }
+                    clients.retain(|&token, c| {
+                        c.conn.shutdown();
+                        !c.drive(token, &mut ring, &mut dispatch, |p| later.watch(p, token))
+                    });
+                }
+                WAKE => {
+                    for (token, answer) in later.take() {
+                        if let Some(c) = clients.get_mut(&token) {
+                            c.late = Some(answer);
+                        }
+                        drive(&mut clients, token, &mut ring, &mut dispatch, &later);
+                    }
+                    waking = res != -libc::ECANCELED;
+                    if waking {
+                        arm_wake(&mut ring, &eventfd, &mut wake_buf);
+                    }
+                }
+                CANCEL => {}
+                op => {
+                    let token = op >> 1;
+                    match clients.get_mut(&token) {
+                        Some(c) if op & SEND == SEND => c.sent(res),
+                        Some(c) => c.received(res, flags, &mut ring),
+                        None => continue,
+                    }
+                    drive(&mut clients, token, &mut ring, &mut dispatch, &later);
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= next_sweep {
+            // One pass a second over all clients, no syscall each: cheap even for 10,000.
+            clients.retain(|&token, c| match c.conn.deadline() {
+                Some(d) if d <= now && !c.done => {
+                    // A send stuck this long means the client stopped reading: give up on it.
+                    if c.sending {
+                        c.done = true;
+                    } else {
+                        c.conn.timed_out();
+                    }
+                    !c.drive(token, &mut ring, &mut dispatch, |p| later.watch(p, token))
+                }
+                _ => true,
+            });
+            next_sweep = now + SWEEP;
+        }
+        if listener.is_none() && clients.is_empty() {
+            // Nothing left to serve: stop reading the eventfd, and return once the kernel holds
+            // nothing of ours.
+            if waking {
+                ring.push(opcode::AsyncCancel::new(WAKE).build().user_data(CANCEL));
+                waking = false;
+            }
+            if !ring.busy() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Asks the ring to read the eventfd that handlers answering later write.
+fn arm_wake(ring: &mut Ring, eventfd: &EventFd, buf: &mut Box<u64>) {
+    let read = opcode::Read::new(Fd(eventfd.as_raw_fd()), (&mut **buf as *mut u64).cast(), 8);
+    // SAFETY: `buf` is boxed, so it does not move, and `run_ring` drops it only after the ring,
+    // which waits for (or cancels) every operation before it goes.
+    unsafe { ring.push_with_buffer(read.build().user_data(WAKE)) }
+}
+
+/// Makes all the progress client `token` allows, and forgets it once it is done and the kernel
+/// holds nothing of it (dropping the stream then closes the socket).
+fn drive<D>(clients: &mut HashMap<u64, Client>, token: u64, ring: &mut Ring, dispatch: &mut D, later: &Later<u64>)
+where
+    D: FnMut(&Request<'_>) -> Reply,
+{
+    if clients.get_mut(&token).is_some_and(|c| c.drive(token, ring, dispatch, |p| later.watch(p, token))) {
+        clients.remove(&token);
+    }
+}
+
+impl Client {
+    fn new(stream: TcpStream, conn: Conn) -> Client {
+        Client { stream, conn, receiving: false, pausing: false, sending: false, late: None, done: false, cancelled: false }
+    }
+
+    /// A completion of the multishot receive: copies the bytes out of the provided buffer into
+    /// the `Conn` (the copy the `Conn`'s buffer contract costs), and gives the buffer back.
+    fn received(&mut self, res: i32, flags: u32, ring: &mut Ring) {
+        self.receiving &= cqueue::more(flags);
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            let mut data = ring.received(bid, res.max(0) as usize);
+            while !data.is_empty() {
+                let room = self.conn.read_buf();
+                let n = room.len().min(data.len());
+                room[..n].copy_from_slice(&data[..n]);
+                self.conn.received(n);
+                data = &data[n..];
+            }
+            ring.recycle(bid);
+        }
+        match -res {
+            0 => self.conn.received(0),
+            // Out of provided buffers, or paused: `drive` asks again when the `Conn` wants bytes.
+            libc::ENOBUFS | libc::ECANCELED => {}
+            e if e > 0 => self.done = true,
+            _ => {}
+        }
+    }
+
+    /// A completion of the send of `conn.output()`.
+    fn sent(&mut self, res: i32) {
+        self.sending = false;
+        match usize::try_from(res) {
+            Ok(n) => self.conn.wrote(n),
+            Err(_) => self.done = true,
+        }
+    }
+
+    /// Answers every complete request and sends all the answers in one operation; keeps a receive
+    /// armed exactly while the `Conn` wants bytes. Returns true when the client can be forgotten.
+    fn drive<D, W>(&mut self, token: u64, ring: &mut Ring, dispatch: &mut D, mut watch: W) -> bool
+    where
+        D: FnMut(&Request<'_>) -> Reply,
+        W: FnMut(Pending),
+    {
+        let fd = Fd(self.stream.as_raw_fd());
+        if !self.sending && !self.done {
+            if let Some(res) = self.late.take() {
+                self.conn.complete(res);
+            }
+            self.conn.process(&mut *dispatch);
+            if let Some(pending) = self.conn.take_pending() {
+                watch(pending);
+            }
+            if self.conn.wants_write() {
+                let out = self.conn.output();
+                let send = opcode::Send::new(fd, out.as_ptr(), out.len() as u32).flags(libc::MSG_NOSIGNAL);
+                // SAFETY: `out` is the `Conn`'s output, which moves only when the `Conn` appends
+                // or starts over; it is not driven while `sending`, and the client (which owns
+                // the `Conn`) is forgotten only after this send's completion has come.
+                unsafe { ring.push_with_buffer(send.build().user_data(token << 1 | SEND)) };
+                self.sending = true;
+            } else if self.conn.is_done() {
+                self.done = true;
+            }
+        }
+        let wanted = !self.done && self.conn.wants_read();
+        if wanted && !self.receiving {
+            ring.push(opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(token << 1));
+            (self.receiving, self.pausing) = (true, false);
+        } else if !wanted && self.receiving && !self.pausing && !self.done {
+            // Backpressure, as 04's not reading: bytes already on their way still arrive.
+            ring.push(opcode::AsyncCancel::new(token << 1).build().user_data(CANCEL));
+            self.pausing = true;
+        }
+        if self.done && (self.receiving || self.sending) && !self.cancelled {
+            ring.push(opcode::AsyncCancel2::new(CancelBuilder::fd(fd).all()).build().user_data(CANCEL));
+            self.cancelled = true;
+        }
+        self.done && !self.receiving && !self.sending
+    }
+}
