@@ -5,6 +5,8 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -15,6 +17,8 @@ use flash_common::Config;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::server::TestServer;
+
+use crate::process::ChildServer;
 
 /// Generous timeout for any one request in a lesson test.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -365,4 +369,38 @@ pub fn proc_status(pid: u32) -> ProcStatus {
             .unwrap_or_else(|| panic!("{path} has no {name}"))
     };
     ProcStatus { threads: field("Threads") as usize, rss_kib: field("VmRSS") }
+}
+
+/// An event loop out of file descriptors must keep serving the clients it has: only they can
+/// free a descriptor. (A loop that retries `accept` until it works never gets back to them.)
+///
+/// Runs `binary` under `ulimit -n 64` (through `sh`, so the limit is the server's alone, and its
+/// hard limit too, so the server cannot raise it), queues 100 clients in its backlog, and checks
+/// that a client it had is still served, that newcomers are once the crowd leaves, and that it
+/// exits 0 on SIGTERM.
+pub fn serves_out_of_descriptors(binary: &Path) {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -n 64 && exec \"$0\" --port 0 --quiet"]).arg(binary);
+    let mut server = ChildServer::spawn(cmd, scratch.path());
+    let addr = server.addr();
+    let timeout = Duration::from_secs(10);
+    let mut first = Client::connect(addr, timeout).unwrap();
+    assert_eq!(first.get("/hello").unwrap().status, 200);
+
+    // More clients than descriptors: the kernel completes their handshakes into the backlog,
+    // and the server accepts until it has none left.
+    let crowd: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect_timeout(&addr, timeout).unwrap()).collect();
+    assert_eq!(first.get("/hello").unwrap().status, 200, "a client it had was not served while out of descriptors");
+    drop(crowd);
+
+    // The crowd has left (each closed socket frees one of the server's descriptors once it reads
+    // the EOF), so newcomers from the backlog must be accepted and served again.
+    let mut late = Client::connect(addr, timeout).unwrap();
+    assert_eq!(late.get("/hello").unwrap().status, 200);
+    assert_eq!(first.get("/hello").unwrap().status, 200);
+    drop((first, late));
+
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status}");
 }

@@ -59,7 +59,10 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
 /// Whether io_uring can serve on this machine, and if not, why, in one line: what the binary
 /// prints before it exits, and what the tests print when they skip.
 pub fn available() -> io::Result<()> {
-    Ring::new().map(drop)
+    // Tried on a thread of its own, which then exits: closing a ring sends a task-work signal to
+    // every thread that used it, which would interrupt (EINTR) the caller's next blocking read.
+    let check = std::thread::spawn(|| Ring::new().map(drop));
+    check.join().unwrap_or_else(|_| Err(io::Error::other("the io_uring check panicked")))
 }
 
 /// One client: its socket, its HTTP state, and which of its operations the kernel holds.
