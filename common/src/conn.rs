@@ -633,6 +633,18 @@ impl Conn {
         self.start == self.end && matches!(self.phase, Phase::Head) && self.owed.is_empty() && !self.wants_write()
     }
 
+    /// Gives back the input buffer of an idle connection (nothing received of a next request,
+    /// nothing owed); the next bytes allocate a fresh one. For a server whose bytes land in
+    /// buffers of its own first (08's provided buffers), so that an idle client holds none, as
+    /// nginx frees a keep-alive connection's buffer. A busy connection keeps its buffer.
+    pub fn shed(&mut self) {
+        if self.is_idle() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// When the connection must be given up on, if nothing happens first.
     ///
     /// Between requests it is the idle timeout; while a head is arriving, the head timeout
@@ -710,6 +722,38 @@ mod tests {
             max_out = max_out.max(conn.out.capacity());
         }
         (max_buf, max_out)
+    }
+
+    /// An idle connection sheds its input buffer and still answers the next request; a
+    /// connection in the middle of a request keeps its bytes.
+    #[test]
+    fn shed_gives_back_an_idle_buffer_only() {
+        let results = tempfile::tempdir().unwrap();
+        let site = Site::with_app(Config::for_tests(results.path().to_path_buf()), Arc::new(Hello)).unwrap();
+        let mut conn = site.connection("127.0.0.1:40000".parse().unwrap());
+        for (request, answers) in
+            [(&b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"[..], 1), (b"GET /hello HTTP/1.1\r\nHo", 0)]
+        {
+            let room = conn.read_buf();
+            room[..request.len()].copy_from_slice(request);
+            conn.received(request.len());
+            conn.process(|req| site.call(req));
+            let mut written = Vec::new();
+            while conn.wants_write() {
+                let n = conn.output().len();
+                written.extend_from_slice(conn.output());
+                conn.wrote(n);
+            }
+            assert_eq!(written.windows(13).filter(|w| w == b"Hello, world!").count(), answers);
+            conn.shed();
+            let kept = conn.buf.capacity();
+            assert_eq!(kept == 0, answers == 1, "idle: shed; half a request: kept ({kept} bytes)");
+        }
+        let rest = b"st: x\r\n\r\n";
+        conn.read_buf()[..rest.len()].copy_from_slice(rest);
+        conn.received(rest.len());
+        conn.process(|req| site.call(req));
+        assert!(conn.output().ends_with(b"Hello, world!"), "the request split around a shed is answered");
     }
 
     /// Memory per connection must not depend on how many requests it has served: the output

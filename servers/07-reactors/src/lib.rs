@@ -27,7 +27,9 @@ use flash_common::{Shutdown, Site};
 
 /// Runs one event loop per core (`--threads`) until `shutdown` is triggered.
 pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Result<()> {
-    on_every_core(listener, &site, &shutdown, |listener, id| run_reactor(listener, &site, &shutdown, id, |req| site.call(req)))
+    on_every_core(listener, &site, &shutdown, |listener, id| {
+        run_reactor(listener, &site, &shutdown, id, |req| site.call(req))
+    })
 }
 
 /// Runs `run(listener, id)` on `--threads` threads, each with its own listener on the port (the

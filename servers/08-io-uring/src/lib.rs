@@ -246,7 +246,16 @@ where
 
 impl Client {
     fn new(stream: TcpStream, conn: Conn) -> Client {
-        Client { stream, conn, receiving: false, pausing: false, sending: false, late: None, done: false, cancelled: false }
+        Client {
+            stream,
+            conn,
+            receiving: false,
+            pausing: false,
+            sending: false,
+            late: None,
+            done: false,
+            cancelled: false,
+        }
     }
 
     /// A completion of the multishot receive: copies the bytes out of the provided buffer into
@@ -308,6 +317,9 @@ impl Client {
                 self.sending = true;
             } else if self.conn.is_done() {
                 self.done = true;
+            } else {
+                // Idle: its bytes will land in a provided buffer first, so it needs none until then.
+                self.conn.shed();
             }
         }
         let wanted = !self.done && self.conn.wants_read();

@@ -63,7 +63,10 @@ impl Ring {
         // frees only after unregistering it (`Drop` below).
         unsafe { uring.submitter().register_buf_ring_with_flags(bufs.ring.as_ptr() as u64, BUFFERS, BUF_GROUP, 0) }
             .map_err(|e| {
-                io::Error::new(e.kind(), format!("io_uring lacks provided-buffer rings (Linux 6.0 or later needed): {e}"))
+                io::Error::new(
+                    e.kind(),
+                    format!("io_uring lacks provided-buffer rings (Linux 6.0 or later needed): {e}"),
+                )
             })?;
         Ok(Ring { uring, bufs: ManuallyDrop::new(bufs), overflow: Vec::new(), in_flight: 0 })
     }

@@ -7,11 +7,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use flash_08_io_uring::{available, serve};
 use flash_common::client::Client;
 use flash_common::{deferred, App, Reply, Request, Responder, Response, Site};
 use flash_conformance::lesson::{all_still_served, cpu_units_for, hellos_during, hold_idle};
 use flash_conformance::{runnable, TestServer, Wire};
-use flash_08_io_uring::{available, serve};
 
 #[test]
 fn a_cpu_request_delays_hello_on_its_ring() {

@@ -30,7 +30,12 @@ fn forbid_io_uring_setup(errno: u32) -> io::Result<()> {
         // Load the syscall number (offset 0 of `struct seccomp_data`).
         libc::sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: 0 },
         libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, jt: 0, jf: 1, k: nr },
-        libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | errno },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | errno,
+        },
         libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW },
     ];
     let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
@@ -50,7 +55,11 @@ fn forbid_io_uring_setup(errno: u32) -> io::Result<()> {
 fn assert_refused(out: &Output, cause: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(69), "exit status; stderr: {stderr}");
-    assert!(out.stdout.is_empty(), "it printed on stdout (a `listening on` line?): {:?}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "it printed on stdout (a `listening on` line?): {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
     assert!(stderr.contains("io_uring") && stderr.contains(cause), "the line does not name {cause}: {stderr:?}");
 }
