@@ -728,9 +728,8 @@ mod tests {
     /// connection in the middle of a request keeps its bytes.
     #[test]
     fn shed_gives_back_an_idle_buffer_only() {
-        let results = tempfile::tempdir().unwrap();
-        let site = Site::with_app(Config::for_tests(results.path().to_path_buf()), Arc::new(Hello)).unwrap();
-        let mut conn = site.connection("127.0.0.1:40000".parse().unwrap());
+        let site = Site::new(Config::for_tests(), Arc::new(Hello)).unwrap();
+        let mut conn = Conn::new(&site, "127.0.0.1:40000".parse().unwrap());
         for (request, answers) in
             [(&b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"[..], 1), (b"GET /hello HTTP/1.1\r\nHo", 0)]
         {

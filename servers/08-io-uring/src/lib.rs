@@ -11,10 +11,10 @@
 //! # Changes from 04
 //! Readiness becomes completion. The listener gets one multishot accept and each client one
 //! multishot receive whose bytes land in a ring of buffers shared by all the loop's clients (see
-//! [`ring`]); they are copied into the client's `Conn`, whose buffer contract is unchanged. A
-//! send points the kernel at the `Conn`'s output, which must then stay put until it completes, so
-//! a client with a send in flight is not driven. Closing a client means cancelling its operations
-//! and forgetting it only when the kernel has let go. The shutdown pipe is polled and the wake-up
+//! [`ring`]); they are copied into the client's `Conn`. A send holds its bytes until it completes,
+//! and the `Conn`'s output may move as soon as it is handed back, so the answers are copied out
+//! to the client's own send buffer first (the `Conn`'s buffer contract). Closing a client means
+//! cancelling its operations and forgetting it only when the kernel has let go. The shutdown pipe is polled and the wake-up
 //! for late answers is an eventfd read, both by the ring. `serve` runs one loop per core, as 07.
 //!
 //! # Limits
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use flash_04_epoll::later::Later;
 use flash_07_reactors::on_every_core;
 use flash_common::server::accept_failed;
-use flash_common::{Conn, Pending, Reply, Request, Response, Shutdown, Site};
+use flash_common::{Conn, Pending, Reply, Request, Shutdown, Site};
 use io_uring::types::{CancelBuilder, Fd};
 use io_uring::{cqueue, opcode};
 use nix::libc;
@@ -75,11 +75,13 @@ struct Client {
     receiving: bool,
     /// A cancellation of the receive is on its way (the `Conn` wants no more bytes for now).
     pausing: bool,
-    /// A send of `conn.output()` is in flight: until it completes, that buffer must not move, so
-    /// the `Conn` is not driven.
+    /// A send of `out[sent..]` is in flight.
     sending: bool,
-    /// A late answer that came while a send was in flight, delivered once it completes.
-    late: Option<Response>,
+    /// Answers copied out of the `Conn`, whose output may move once handed back, into a buffer
+    /// that stays put while the kernel sends from it: untouched while `sending`.
+    out: Vec<u8>,
+    /// How much of `out` the kernel has sent.
+    sent: usize,
     /// Finished (or broken): cancel what is in flight, then forget the client.
     done: bool,
     /// The cancellation of every operation on the socket has been pushed.
@@ -121,6 +123,7 @@ pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker:
             ring.push(opcode::AcceptMulti::new(Fd(l.as_raw_fd())).build().user_data(ACCEPT));
             accepting = true;
         }
+        site.flush_log(); // This round's access log lines, in one write, before we sleep.
         ring.submit_and_wait(next_sweep.saturating_duration_since(Instant::now()))?;
         ring.completions(&mut cqes);
         for cqe in cqes.drain(..) {
@@ -149,7 +152,7 @@ pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker:
                     site.status().accepted(worker);
                     let token = next_token;
                     next_token += 1;
-                    let mut conn = site.connection(peer);
+                    let mut conn = Conn::new(site, peer);
                     if stopping {
                         conn.shutdown();
                     }
@@ -173,7 +176,7 @@ pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker:
                 WAKE => {
                     for (token, answer) in later.take() {
                         if let Some(c) = clients.get_mut(&token) {
-                            c.late = Some(answer);
+                            c.conn.complete(answer);
                         }
                         drive(&mut clients, token, &mut ring, &mut dispatch, &later);
                     }
@@ -199,12 +202,9 @@ pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker:
             // One pass a second over all clients, no syscall each: cheap even for 10,000.
             clients.retain(|&token, c| match c.conn.deadline() {
                 Some(d) if d <= now && !c.done => {
+                    c.conn.timed_out();
                     // A send stuck this long means the client stopped reading: give up on it.
-                    if c.sending {
-                        c.done = true;
-                    } else {
-                        c.conn.timed_out();
-                    }
+                    c.done = c.sending;
                     !c.drive(token, &mut ring, &mut dispatch, |p| later.watch(p, token))
                 }
                 _ => true,
@@ -252,7 +252,8 @@ impl Client {
             receiving: false,
             pausing: false,
             sending: false,
-            late: None,
+            out: Vec::new(),
+            sent: 0,
             done: false,
             cancelled: false,
         }
@@ -286,7 +287,7 @@ impl Client {
     fn sent(&mut self, res: i32) {
         self.sending = false;
         match usize::try_from(res) {
-            Ok(n) => self.conn.wrote(n),
+            Ok(n) => self.sent += n,
             Err(_) => self.done = true,
         }
     }
@@ -299,27 +300,36 @@ impl Client {
         W: FnMut(Pending),
     {
         let fd = Fd(self.stream.as_raw_fd());
-        if !self.sending && !self.done {
-            if let Some(res) = self.late.take() {
-                self.conn.complete(res);
-            }
+        if !self.done {
             self.conn.process(&mut *dispatch);
             if let Some(pending) = self.conn.take_pending() {
                 watch(pending);
             }
-            if self.conn.wants_write() {
-                let out = self.conn.output();
-                let send = opcode::Send::new(fd, out.as_ptr(), out.len() as u32).flags(libc::MSG_NOSIGNAL);
-                // SAFETY: `out` is the `Conn`'s output, which moves only when the `Conn` appends
-                // or starts over; it is not driven while `sending`, and the client (which owns
-                // the `Conn`) is forgotten only after this send's completion has come.
+        }
+        if !self.sending && !self.done {
+            if self.sent == self.out.len() && self.conn.wants_write() {
+                // All sent: take every answer the `Conn` has, at once (the whole pipelined batch).
+                self.out.clear();
+                self.sent = 0;
+                self.out.extend_from_slice(self.conn.output());
+                self.conn.wrote(self.out.len());
+            }
+            if self.sent < self.out.len() {
+                let rest = &self.out[self.sent..];
+                let send = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32).flags(libc::MSG_NOSIGNAL);
+                // SAFETY: `out` is not touched while `sending`, and the client that owns it is
+                // forgotten only after this send's completion has come.
                 unsafe { ring.push_with_buffer(send.build().user_data(token << 1 | SEND)) };
                 self.sending = true;
             } else if self.conn.is_done() {
                 self.done = true;
             } else {
-                // Idle: its bytes will land in a provided buffer first, so it needs none until then.
+                // Idle: its next bytes land in a provided buffer first, so it needs no buffer of
+                // its own until then (nor a large answer's send buffer).
                 self.conn.shed();
+                if self.out.capacity() > 4096 {
+                    self.out = Vec::new();
+                }
             }
         }
         let wanted = !self.done && self.conn.wants_read();

@@ -11,5 +11,5 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(UNAVAILABLE);
     }
-    flash_common::server::main(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_DESCRIPTION"), flash_08_io_uring::serve)
+    flash_demo::main(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_DESCRIPTION"), flash_08_io_uring::serve)
 }

@@ -3,13 +3,12 @@
 //! comes later from another thread reaches its client through the eventfd the ring reads,
 //! without the ring ever blocking. Each test skips, saying why, where io_uring is forbidden.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use flash_08_io_uring::{available, serve};
 use flash_common::client::Client;
-use flash_common::{deferred, App, Reply, Request, Responder, Response, Site};
+use flash_common::{deferred, App, Reply, Request, Responder, Response};
 use flash_conformance::lesson::{all_still_served, cpu_units_for, hellos_during, hold_idle};
 use flash_conformance::{runnable, TestServer, Wire};
 
@@ -69,13 +68,8 @@ fn a_late_answer_comes_through_the_eventfd_while_the_ring_serves_others() {
         return;
     }
     let (tx, responders) = mpsc::channel();
-    let app = LateApp { responders: tx };
-    let app: Arc<Mutex<Option<LateApp>>> = Arc::new(Mutex::new(Some(app)));
-    let server = TestServer::start_site(
-        serve,
-        |c| c.threads = Some(1),
-        move |config| Site::with_app(config, Arc::new(app.lock().unwrap().take().unwrap())),
-    );
+    let app = Arc::new(LateApp { responders: tx });
+    let server = TestServer::start_app(serve, |c| c.threads = Some(1), move |_| Ok(app));
     // A pipelined /hello behind /late must wait for it: answers go back in request order.
     let mut waiting = Wire::connect(server.addr());
     waiting.send("GET /late HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
