@@ -17,7 +17,7 @@ case "$scen" in
   pipe16) load=(-c 64 --pipeline 16) ;;
 esac
 perf stat -x, -e raw_syscalls:sys_enter,task-clock -o "$OUT/perf-$s-$scen.txt" -- \
-  taskset -c 0 "target/release/flash-$s" --port 18090 --quiet --results-dir "$OUT/results-$s" >/dev/null 2>&1 &
+  taskset -c 0 "target/release/flash-$s" --port 18090 --quiet --results-dir "${TMPDIR:-/tmp}/uring-bench-results-$s" >/dev/null 2>&1 &
 PERF=$!
 for _ in $(seq 100); do curl -fsS http://127.0.0.1:18090/hello >/dev/null 2>&1 && break; sleep 0.1; done
 taskset -c 1 target/release/flash-load "${load[@]}" -n "$n" http://127.0.0.1:18090/hello > "$OUT/load-$s-$scen.txt"

@@ -9,7 +9,8 @@
 # Scenarios: c64 (`wrk -t1 -c64 /hello`) and pipe16 (`flash-load -c 64 --pipeline 16 /hello`, as
 # wrk is the bottleneck when pipelining). Needs wrk, the release binaries of 04, 08 and
 # flash-load, and may-peer from ../shared/peers/build.sh (PEERS_DIR, default /tmp/peers).
-# Writes each run's raw output and summary.tsv (server, scenario, round, req/s, server CPU s) to OUT.
+# Writes each run's raw output and summary.tsv (server, scenario, round, req/s, server CPU seconds,
+# the machine's 1-minute load average at the start: other jobs on it show there) to OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 ROUNDS="${1:-5}"
@@ -25,7 +26,7 @@ PID=""
 start() { # name -> sets PORT and PID
   case "$1" in
     may) PORT=18082; PORT=$PORT taskset -c 0 "$PEERS_DIR/target/release/may-peer" >/dev/null 2>&1 & PID=$! ;;
-    *) PORT=18090; taskset -c 0 "target/release/flash-$1" --port $PORT --quiet --results-dir "$OUT/results-$1" >/dev/null 2>&1 & PID=$! ;;
+    *) PORT=18090; taskset -c 0 "target/release/flash-$1" --port $PORT --quiet --results-dir "${TMPDIR:-/tmp}/uring-bench-results-$1" >/dev/null 2>&1 & PID=$! ;;
   esac
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/hello" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "$1 did not answer" >&2; return 1
@@ -44,6 +45,7 @@ for round in $(seq "$ROUNDS"); do
         pipe16) cmd=(target/release/flash-load -c 64 --pipeline 16 -d "$DUR" "http://127.0.0.1:$PORT/hello") ;;
       esac
       echo "# ${cmd[*]}" > "$f"
+      load=$(cut -d' ' -f1 /proc/loadavg)
       before=$(cpu)
       taskset -c 1 "${cmd[@]}" >> "$f" 2>&1
       after=$(cpu)
@@ -52,7 +54,7 @@ for round in $(seq "$ROUNDS"); do
         c64) rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$f") ;;
         pipe16) rps=$(grep -m1 -oE '[0-9,.]+ req/s' "$f" | tr -d ', req/s') ;;
       esac
-      printf '%s\t%s\t%s\t%s\t%s\n' "$s" "$scen" "$round" "${rps:-0}" "$(awk -v a="$before" -v b="$after" 'BEGIN {print b - a}')" >> "$OUT/summary.tsv"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$scen" "$round" "${rps:-0}" "$(awk -v a="$before" -v b="$after" 'BEGIN {print b - a}')" "$load" >> "$OUT/summary.tsv"
     done
   done
 done
