@@ -371,6 +371,21 @@ pub fn proc_status(pid: u32) -> ProcStatus {
     ProcStatus { threads: field("Threads") as usize, rss_kib: field("VmRSS") }
 }
 
+/// Holds `n` idle clients on the server at `addr`, then checks that a newcomer is served at once
+/// beside them (ten `/hello`s in under 2 s: idle clients must cost an event loop nothing while
+/// they are idle) and that every held client is still served.
+pub fn idle_clients_cost_nothing(addr: SocketAddr, n: usize) {
+    let held = hold_idle(addr, n);
+    let started = Instant::now();
+    let mut c = Client::connect(addr, Duration::from_secs(10)).unwrap();
+    for _ in 0..10 {
+        assert_eq!(c.get("/hello").unwrap().status, 200);
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "10 /hello beside {n} idle clients took {took:?}");
+    all_still_served(held);
+}
+
 /// An event loop out of file descriptors must keep serving the clients it has: only they can
 /// free a descriptor. (A loop that retries `accept` until it works never gets back to them.)
 ///
