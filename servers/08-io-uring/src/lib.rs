@@ -174,9 +174,9 @@ pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker:
                     });
                 }
                 WAKE => {
-                    for (token, answer) in later.take() {
+                    for (token, answers) in later.take() {
                         if let Some(c) = clients.get_mut(&token) {
-                            c.conn.complete(answer);
+                            answers.into_iter().for_each(|(id, res)| c.conn.complete(id, res));
                         }
                         drive(&mut clients, token, &mut ring, &mut dispatch, &later);
                     }
@@ -297,12 +297,12 @@ impl Client {
     fn drive<D, W>(&mut self, token: u64, ring: &mut Ring, dispatch: &mut D, mut watch: W) -> bool
     where
         D: FnMut(&Request<'_>) -> Reply,
-        W: FnMut(Pending),
+        W: FnMut((u64, Pending)),
     {
         let fd = Fd(self.stream.as_raw_fd());
         if !self.done {
             self.conn.process(&mut *dispatch);
-            if let Some(pending) = self.conn.take_pending() {
+            while let Some(pending) = self.conn.take_pending() {
                 watch(pending);
             }
         }
