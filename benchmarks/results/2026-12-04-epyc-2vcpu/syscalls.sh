@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Syscalls and server CPU per request: the server runs under `perf stat` (counting every syscall
 # entry of all its threads, and its task-clock), pinned to CPU 0, while the load generator on CPU 1
-# sends a fixed number of requests. Loopback only; the server is stopped by its own pid.
+# sends a fixed number of requests; both at nice -10 (NICE), as in uring.sh. Loopback only; the
+# server is stopped by its own pid.
 #
 #   benchmarks/results/2026-12-04-epyc-2vcpu/syscalls.sh SERVER SCENARIO [REQUESTS]
 #
@@ -11,16 +12,17 @@ set -uo pipefail
 cd "$(dirname "$0")/../../.."
 s=$1 scen=$2 n=${3:-500000}
 OUT="${OUT:-target/uring-bench}"
+NICE="${NICE:--10}"
 mkdir -p "$OUT"
 case "$scen" in
   c64) load=(-c 64) ;;
   pipe16) load=(-c 64 --pipeline 16) ;;
 esac
 perf stat -x, -e raw_syscalls:sys_enter,task-clock -o "$OUT/perf-$s-$scen.txt" -- \
-  taskset -c 0 "target/release/flash-$s" --port 18090 --quiet --results-dir "${TMPDIR:-/tmp}/uring-bench-results-$s" >/dev/null 2>&1 &
+  nice -n "$NICE" taskset -c 0 "target/release/flash-$s" --port 18090 --quiet --results-dir "${TMPDIR:-/tmp}/uring-bench-results-$s" >/dev/null 2>&1 &
 PERF=$!
 for _ in $(seq 100); do curl -fsS http://127.0.0.1:18090/hello >/dev/null 2>&1 && break; sleep 0.1; done
-taskset -c 1 target/release/flash-load "${load[@]}" -n "$n" http://127.0.0.1:18090/hello > "$OUT/load-$s-$scen.txt"
+nice -n "$NICE" taskset -c 1 target/release/flash-load "${load[@]}" -n "$n" http://127.0.0.1:18090/hello > "$OUT/load-$s-$scen.txt"
 kill -TERM "$(pgrep -P $PERF)"; wait $PERF
 sys=$(awk -F, '/sys_enter/ {print $1}' "$OUT/perf-$s-$scen.txt")
 cpu=$(awk -F, '/task-clock/ {print $1}' "$OUT/perf-$s-$scen.txt")

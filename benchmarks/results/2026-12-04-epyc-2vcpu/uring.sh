@@ -2,7 +2,8 @@
 # Server 08 (io_uring) against 04 (epoll) and may_minihttp, side by side and interleaved: each
 # round runs every server once per scenario, so a neighbour's burst of load on this shared machine
 # spreads over all of them instead of landing on one. Server pinned to CPU 0, load generator to
-# CPU 1. Loopback only; every server started here is stopped by its own pid.
+# CPU 1, both at nice -10 (NICE), so that neighbours' builds at nice 0 or 10 get a small share of
+# those cores while a run lasts. Loopback only; every server started here is stopped by its own pid.
 #
 #   benchmarks/results/2026-12-04-epyc-2vcpu/uring.sh [ROUNDS] [DUR]      (defaults: 5 rounds of 5s)
 #
@@ -18,15 +19,16 @@ DUR="${2:-5s}"
 PEERS_DIR="${PEERS_DIR:-/tmp/peers}"
 OUT="${OUT:-target/uring-bench}"
 SERVERS="${SERVERS:-04-epoll 08-io-uring may}"
+NICE="${NICE:--10}"
 mkdir -p "$OUT"
 : > "$OUT/summary.tsv"
-cargo build --release -q -p flash-04-epoll -p flash-08-io-uring -p flash-load
+nice -n 10 cargo build --release -q -p flash-04-epoll -p flash-08-io-uring -p flash-load
 
 PID=""
 start() { # name -> sets PORT and PID
   case "$1" in
-    may) PORT=18082; PORT=$PORT taskset -c 0 "$PEERS_DIR/target/release/may-peer" >/dev/null 2>&1 & PID=$! ;;
-    *) PORT=18090; taskset -c 0 "target/release/flash-$1" --port $PORT --quiet --results-dir "${TMPDIR:-/tmp}/uring-bench-results-$1" >/dev/null 2>&1 & PID=$! ;;
+    may) PORT=18082; PORT=$PORT nice -n "$NICE" taskset -c 0 "$PEERS_DIR/target/release/may-peer" >/dev/null 2>&1 & PID=$! ;;
+    *) PORT=18090; nice -n "$NICE" taskset -c 0 "target/release/flash-$1" --port $PORT --quiet --results-dir "${TMPDIR:-/tmp}/uring-bench-results-$1" >/dev/null 2>&1 & PID=$! ;;
   esac
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/hello" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "$1 did not answer" >&2; return 1
@@ -47,7 +49,7 @@ for round in $(seq "$ROUNDS"); do
       echo "# ${cmd[*]}" > "$f"
       load=$(cut -d' ' -f1 /proc/loadavg)
       before=$(cpu)
-      taskset -c 1 "${cmd[@]}" >> "$f" 2>&1
+      nice -n "$NICE" taskset -c 1 "${cmd[@]}" >> "$f" 2>&1
       after=$(cpu)
       stop
       case "$scen" in
