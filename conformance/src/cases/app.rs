@@ -17,12 +17,15 @@ pub fn echo_preserves_content_type(addr: SocketAddr) {
     assert_eq!(res.body, body);
 }
 
-/// A 1 MiB body makes the connection's buffer grow, and comes back intact.
+/// A 1 MiB body makes the connection's buffers grow, and comes back intact; the connection then
+/// serves the next request (a server that gives back what grew must not lose its place).
 pub fn echo_large_body(addr: SocketAddr) {
     let body: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
-    let res = Wire::connect(addr).roundtrip(with_body("POST", "/echo", "application/octet-stream", &body));
+    let mut wire = Wire::connect(addr);
+    let res = wire.roundtrip(with_body("POST", "/echo", "application/octet-stream", &body));
     res.assert_status(200);
     assert!(res.body == body, "echoed {} bytes, not the {} sent (or not the same)", res.body.len(), body.len());
+    assert_eq!(wire.roundtrip(get("/hello")).assert_status(200).text(), "Hello, world!");
 }
 
 /// Parses a JSON body, with the response in the failure message.

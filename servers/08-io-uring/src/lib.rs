@@ -80,7 +80,7 @@ struct Client {
     /// Answers copied out of the `Conn`, whose output may move once handed back, into a buffer
     /// that stays put while the kernel sends from it: untouched while `sending`.
     out: Vec<u8>,
-    /// How much of `out` the kernel has sent.
+    /// How much of `out` the kernel has sent; both start over once all of it is.
     sent: usize,
     /// Finished (or broken): cancel what is in flight, then forget the client.
     done: bool,
@@ -290,6 +290,10 @@ impl Client {
             Ok(n) => self.sent += n,
             Err(_) => self.done = true,
         }
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+        }
     }
 
     /// Answers every complete request and sends all the answers in one operation; keeps a receive
@@ -307,10 +311,8 @@ impl Client {
             }
         }
         if !self.sending && !self.done {
-            if self.sent == self.out.len() && self.conn.wants_write() {
+            if self.out.is_empty() && self.conn.wants_write() {
                 // All sent: take every answer the `Conn` has, at once (the whole pipelined batch).
-                self.out.clear();
-                self.sent = 0;
                 self.out.extend_from_slice(self.conn.output());
                 self.conn.wrote(self.out.len());
             }
