@@ -9,7 +9,9 @@ use std::time::Duration;
 use flash_08_io_uring::{available, serve};
 use flash_common::client::Client;
 use flash_common::{deferred, App, Reply, Request, Responder, Response};
-use flash_conformance::lesson::{cpu_units_for, hellos_during, idle_clients_cost_nothing};
+use flash_conformance::lesson::{
+    cpu_units_for, hellos_during, idle_clients_cost_nothing, slowloris_in_process, SLOW_HEADER_TIMEOUT, SLOW_RUN,
+};
 use flash_conformance::{runnable, TestServer, Wire};
 
 #[test]
@@ -35,6 +37,17 @@ fn two_thousand_idle_connections_are_held_while_hello_answers() {
     // nothing while they are idle.
     idle_clients_cost_nothing(server.addr(), 2000);
     server.stop();
+}
+
+/// A thousand clients trickling a request head at one byte a second deny nobody: each costs the
+/// ring a connection's state and a receive completion a second (no buffer of its own: the bytes
+/// land in the shared provided buffers), and `--header-timeout` cuts them all.
+#[test]
+fn a_thousand_slow_clients_deny_nobody_and_are_cut_at_the_header_timeout() {
+    if !runnable(&[available]) {
+        return;
+    }
+    slowloris_in_process(serve, |c| c.threads = Some(1), SLOW_RUN).assert_not_denied(SLOW_HEADER_TIMEOUT);
 }
 
 /// `/late` answers later, through a responder the test holds; everything else is `/hello`'s.
