@@ -66,6 +66,14 @@ pub fn hellos_during(addr: SocketAddr, slow_target: &str) -> Overlap {
     Overlap { slow: slow_time, hellos }
 }
 
+/// Asserts that the server at `addr` makes a `/hello` wait behind a `/cpu` of about 600 ms (for
+/// at least a third of it): the mark of a model whose one thread runs every handler.
+pub fn cpu_request_stalls_hello(addr: SocketAddr) {
+    let n = cpu_units_for(Duration::from_millis(600));
+    let seen = hellos_during(addr, &format!("/cpu?n={n}"));
+    assert!(seen.worst_hello() >= seen.slow / 3, "no /hello waited: {seen:?}");
+}
+
 /// How many `/cpu` units take about `want` on this machine, measured in this process (whose code
 /// is the server's when the server runs in-process).
 pub fn cpu_units_for(want: Duration) -> u64 {
