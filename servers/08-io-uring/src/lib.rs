@@ -283,7 +283,7 @@ impl Client {
         }
     }
 
-    /// A completion of the send of `conn.output()`.
+    /// A completion of the send of `out[sent..]`: a short send leaves the rest for the next one.
     fn sent(&mut self, res: i32) {
         self.sending = false;
         match usize::try_from(res) {

@@ -3,12 +3,12 @@
 //!
 //! An operation submitted to io_uring may point at memory of ours (a send's bytes, a read's
 //! destination) and the kernel uses that memory until the operation's last completion, long after
-//! the call that submitted it returned. That is the whole of what `unsafe` guards in server 08,
-//! and it is kept to three places: [`Ring::push_with_buffer`] (its callers say why their buffer
-//! outlives the operation), the provided buffers below (the kernel writes them, we read them only
-//! between a completion and handing the buffer back), and `Drop`, which makes sure that no
-//! operation is left in flight when the memory goes away, whatever path (an error, a panic) leads
-//! there.
+//! the call that submitted it returned. That is what `unsafe` guards in server 08 (besides taking
+//! ownership of an accepted descriptor), in three places: [`Ring::push_with_buffer`] (its two
+//! callers, the send and the eventfd read, say why their buffer outlives the operation), the
+//! provided buffers below (the kernel writes them, we read them only between a completion and
+//! handing the buffer back), and `Drop`, which makes sure that no operation is left in flight when
+//! the memory goes away, whatever path (an error, a panic) leads there.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::io;
