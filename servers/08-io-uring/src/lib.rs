@@ -37,7 +37,7 @@ use io_uring::{cqueue, opcode};
 use nix::libc;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
-pub mod ring;
+mod ring;
 use ring::{Ring, BUF_GROUP, CANCEL};
 
 /// The multishot accept's user data.

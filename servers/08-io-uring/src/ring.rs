@@ -72,7 +72,9 @@ impl Ring {
     }
 
     /// Queues an operation that points at no memory of ours: accept, poll, cancel, and receives
-    /// into the provided buffers (the kernel picks one of ours, which outlive the ring).
+    /// into the provided buffers (the kernel picks one of ours, which outlive the ring). Safe to
+    /// call only because this module is private and every caller passes such an entry; anything
+    /// that carries a pointer goes through [`Ring::push_with_buffer`].
     pub fn push(&mut self, sqe: squeue::Entry) {
         // SAFETY: such an entry carries no pointer, or only into `self.bufs`, which outlives
         // every operation (see `Drop`).
