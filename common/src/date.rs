@@ -95,6 +95,22 @@ pub fn clf_date(unix: u64) -> String {
     )
 }
 
+/// Formats milliseconds since the Unix epoch as `1994-11-06 08:49:37.123` (UTC), the form the
+/// replicated log's original used for `registered_at`: sortable and readable in a JSON answer.
+pub fn utc_millis(unix_ms: u64) -> String {
+    let c = civil(unix_ms / 1000);
+    format!(
+        "{}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        c.year,
+        c.month,
+        c.day,
+        c.secs / 3600,
+        c.secs / 60 % 60,
+        c.secs % 60,
+        unix_ms % 1000
+    )
+}
+
 /// Parses an IMF-fixdate. The two obsolete forms (RFC 850, asctime) are not accepted: a date we
 /// cannot read makes a conditional request unconditional, which is always safe.
 pub fn parse_http_date(s: &str) -> Option<u64> {
@@ -145,6 +161,7 @@ mod tests {
     fn formats_the_rfc_example() {
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(clf_date(784_111_777), "06/Nov/1994:08:49:37 +0000");
+        assert_eq!(utc_millis(784_111_777_042), "1994-11-06 08:49:37.042");
     }
 
     #[test]
