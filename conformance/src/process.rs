@@ -88,6 +88,13 @@ impl ChildServer {
         self.child.id()
     }
 
+    /// Sends `signal` (SIGSTOP and SIGCONT for the fault tests that freeze a node); the process
+    /// goes on being this guard's to reap.
+    #[track_caller]
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap_or_else(|e| panic!("{signal}: {e}"));
+    }
+
     /// What it has written to stderr so far.
     pub fn stderr_log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
@@ -111,6 +118,7 @@ impl ChildServer {
 
 impl Drop for ChildServer {
     fn drop(&mut self) {
+        // A stopped process (SIGSTOP) dies of SIGKILL all the same, so no SIGCONT is needed.
         // Already reaped after `kill_9` or `terminate`, in which case both calls fail harmlessly.
         let _ = self.child.kill();
         let _ = self.child.wait();

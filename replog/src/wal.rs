@@ -83,9 +83,12 @@ struct Shared {
     work: Condvar,
     /// Wakes [`Wal::flush`] when `durable` moves.
     progress: Condvar,
-    /// The `--fsync` policy.
-    fsync: Fsync,
+    /// Called on the writer thread each time records reach the kernel (see [`Wal::on_written`]).
+    on_written: Mutex<Option<Hook>>,
 }
+
+/// What [`Wal::on_written`] installs.
+type Hook = Arc<dyn Fn() + Send + Sync>;
 
 /// The appenders' side of the log.
 struct Queue {
@@ -139,7 +142,7 @@ impl Wal {
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
-            fsync,
+            on_written: Mutex::new(None),
         });
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new().name("replog-wal".into()).spawn(move || writer.run(&thread_shared))?;
@@ -163,6 +166,14 @@ impl Wal {
         drop(q);
         self.shared.work.notify_one();
         n
+    }
+
+    /// Calls `hook` (on the writer thread, so it must be quick) each time records reach the
+    /// kernel, before their `fsync`: a primary sends a message to its secondaries from then on,
+    /// in parallel with its own `fsync`, and never before (a message that only lived in this
+    /// process's memory could be renumbered by a restart after a crash).
+    pub fn on_written(&self, hook: impl Fn() + Send + Sync + 'static) {
+        *self.shared.on_written.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(hook));
     }
 
     /// Records handed to the kernel so far: a record up to this number survives a crashed process.
@@ -275,6 +286,10 @@ impl Writer {
             batch.clear();
             self.count += records;
             shared.lock().written = self.count;
+            let hook = shared.on_written.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            if let Some(hook) = hook {
+                hook();
+            }
             if self.fsync != Fsync::Never {
                 if let Err(e) = self.file.sync_data() {
                     fatal(&self.dir, &e);

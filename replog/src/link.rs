@@ -1,0 +1,199 @@
+//! The road to one other node: its address, a kept-alive connection, and what we know of its
+//! health. Every node-to-node call (a primary delivering to a secondary, a secondary registering,
+//! a peer sending its entries) goes through a [`Link`], on a background thread of its own, with
+//! blocking I/O and a timeout: no event loop ever waits on another node.
+//!
+//! Health is judged by time since the node last answered anything (heartbeats make sure we ask
+//! at least every `--heartbeat-ms`): Suspected after 2 heartbeats of silence, Unhealthy after 5.
+//! Failures are counted per node, as nginx's `max_fails` counts them per upstream: each failure in
+//! a row doubles the pause before the next try, from 20 ms up to one heartbeat, so a dead node
+//! gets one request per heartbeat and not a storm, and a node that comes back is noticed within
+//! one heartbeat.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use flash_common::client::{Client, ClientResponse};
+
+/// A node's address as given on the command line, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeUrl {
+    /// `http://host:port`, without a trailing slash: the node's name in membership lists.
+    pub url: String,
+    /// Where to connect.
+    pub addr: SocketAddr,
+}
+
+/// Parses `http://HOST:PORT` (a trailing `/` is allowed; nothing else after the port is).
+pub fn parse_url(s: &str) -> Result<NodeUrl, String> {
+    let rest = s.strip_prefix("http://").ok_or_else(|| format!("`{s}` is not an http:// URL"))?;
+    let hostport = rest.strip_suffix('/').unwrap_or(rest);
+    if hostport.is_empty() || hostport.contains('/') {
+        return Err(format!("`{s}` must be http://HOST:PORT, with no path"));
+    }
+    let addr = hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("`{s}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{s}` resolves to no address"))?;
+    Ok(NodeUrl { url: format!("http://{hostport}"), addr })
+}
+
+/// How a node looks from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Answered within the last two heartbeats.
+    Healthy,
+    /// Silent for two heartbeats or more.
+    Suspected,
+    /// Silent for five heartbeats or more, or never heard from.
+    Unhealthy,
+}
+
+impl Status {
+    /// The name `/health` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Suspected => "suspected",
+            Status::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// What we know of a node's health, and when we may call it next.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    /// When it last answered (any status: a node that answers 500 is alive).
+    pub last_ok: Option<Instant>,
+    /// When we last sent it anything (heartbeats are due a heartbeat after this).
+    pub last_sent: Option<Instant>,
+    /// Failures in a row; each doubles the pause before the next try.
+    pub fails: u32,
+    /// Not before this instant (the backoff after a failure).
+    pub next_try: Option<Instant>,
+}
+
+impl Health {
+    /// Its status, judged with heartbeat period `hb`.
+    pub fn status(&self, hb: Duration) -> Status {
+        match self.last_ok.map(|t| t.elapsed()) {
+            Some(quiet) if quiet < 2 * hb => Status::Healthy,
+            Some(quiet) if quiet < 5 * hb => Status::Suspected,
+            _ => Status::Unhealthy,
+        }
+    }
+
+    /// It answered.
+    pub fn answered(&mut self) {
+        self.last_ok = Some(Instant::now());
+    }
+
+    /// It answered as we hoped: the backoff is over.
+    pub fn succeeded(&mut self) {
+        self.answered();
+        self.fails = 0;
+        self.next_try = None;
+    }
+
+    /// It failed (no answer, or an answer that means "try again"): pause before the next try.
+    pub fn failed(&mut self, hb: Duration) {
+        self.fails = self.fails.saturating_add(1);
+        let pause = Duration::from_millis(10).saturating_mul(1 << self.fails.min(16)).min(hb);
+        self.next_try = Some(Instant::now() + pause);
+    }
+
+    /// Forget the backoff: the node said it is back (it registered again).
+    pub fn retry_now(&mut self) {
+        self.fails = 0;
+        self.next_try = None;
+    }
+}
+
+/// A kept-alive connection to one node, reopened as needed.
+pub struct Link {
+    /// Where the node is.
+    pub node: NodeUrl,
+    /// Sent as `Authorization: Bearer` when the cluster has a token.
+    token: Option<String>,
+    /// Timeout of every connect, read and write.
+    timeout: Duration,
+    /// The open connection, if any.
+    client: Option<Client>,
+}
+
+impl Link {
+    /// A link to `node`; nothing is connected until the first call.
+    pub fn new(node: NodeUrl, token: Option<String>, timeout: Duration) -> Link {
+        Link { node, token, timeout, client: None }
+    }
+
+    /// `POST path` with a JSON body. A kept-alive connection that the node closed meanwhile (it
+    /// restarted, or timed us out) fails the first try; the call is then made once more on a
+    /// new connection. Every call made this way is idempotent (deliveries are deduplicated by id,
+    /// registration by URL), so sending twice is safe.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> io::Result<ClientResponse> {
+        let reused = self.client.is_some();
+        match self.try_post(path, body) {
+            Err(_) if reused => self.try_post(path, body),
+            other => other,
+        }
+    }
+
+    fn try_post(&mut self, path: &str, body: &[u8]) -> io::Result<ClientResponse> {
+        if self.client.is_none() {
+            self.client = Some(Client::connect(self.node.addr, self.timeout)?);
+        }
+        let client = self.client.as_mut().ok_or_else(|| io::Error::other("no connection"))?;
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        let result = client.request("POST", path, &headers, body);
+        let keep =
+            result.as_ref().is_ok_and(|r| !r.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close")));
+        if !keep {
+            self.client = None;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_normalized() {
+        let u = parse_url("http://127.0.0.1:8081/").unwrap();
+        assert_eq!(u.url, "http://127.0.0.1:8081");
+        assert_eq!(u.addr, "127.0.0.1:8081".parse().unwrap());
+        assert!(parse_url("127.0.0.1:8081").unwrap_err().contains("http://"));
+        assert!(parse_url("http://127.0.0.1:8081/messages").unwrap_err().contains("no path"));
+        assert!(parse_url("http://127.0.0.1").is_err(), "a port is required");
+    }
+
+    #[test]
+    fn health_follows_silence_and_backs_off() {
+        let hb = Duration::from_millis(100);
+        let mut h = Health::default();
+        assert_eq!(h.status(hb), Status::Unhealthy, "never heard from");
+        h.succeeded();
+        assert_eq!(h.status(hb), Status::Healthy);
+        h.last_ok = Some(Instant::now() - 3 * hb);
+        assert_eq!(h.status(hb), Status::Suspected);
+        h.last_ok = Some(Instant::now() - 6 * hb);
+        assert_eq!(h.status(hb), Status::Unhealthy);
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            h.failed(hb);
+            pauses.push(h.next_try.unwrap() - Instant::now());
+        }
+        assert!(pauses[1] > pauses[0], "each failure waits longer");
+        assert!(pauses.iter().all(|p| *p <= hb), "never longer than a heartbeat");
+        h.retry_now();
+        assert!(h.next_try.is_none());
+    }
+}

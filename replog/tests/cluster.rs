@@ -1,0 +1,179 @@
+//! The primary/secondary log end to end, with real processes: the UCU task's self-check (write
+//! concern, a secondary that starts late), the quorum that makes a primary read-only, catch-up
+//! after a restart, and shutdown.
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{get_json, json, message, messages, post, reserve_port, status_of, Node};
+use flash_conformance::wait::until_true;
+
+/// Long enough for a loaded 2-core machine; a passing run takes a fraction of it.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn secondary(dir: &std::path::Path, port: u16, extra: &[&str]) -> Node {
+    let mut args: Vec<String> = vec!["--role".into(), "secondary".into(), "--heartbeat-ms".into(), "100".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Node::start(dir, port, &args)
+}
+
+fn primary(dir: &std::path::Path, secondaries: &[String], extra: &[&str]) -> Node {
+    let mut args: Vec<String> = vec!["--role".into(), "primary".into(), "--heartbeat-ms".into(), "100".into()];
+    for s in secondaries {
+        args.extend(["--secondary".into(), s.clone()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Node::start(dir, 0, &args)
+}
+
+fn wait_healthy(primary: &Node, node: &Node) {
+    let url = node.url();
+    until_true(&format!("{url} healthy at the primary"), LIMIT, || status_of(primary.addr(), &url) == "healthy");
+}
+
+/// UCU's self-check: M with S1, M knows S2 which is not started; Msg1 w=1 ok; Msg2 w=2 ok;
+/// Msg3 w=3 waits; Msg4 w=1 ok while Msg3 waits; start S2; Msg3 returns; S2 shows all four.
+#[test]
+fn ucu_self_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s1 = secondary(&tmp.path().join("s1"), 0, &[]);
+    let s2_port = reserve_port();
+    let s2_url = format!("http://127.0.0.1:{s2_port}");
+    let m = primary(&tmp.path().join("m"), &[s1.url(), s2_url.clone()], &[]);
+    wait_healthy(&m, &s1);
+
+    let r = post(m.addr(), "/messages?w=1", &message("Msg1"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let meta = &json(&r)["meta"];
+    assert_eq!(meta["message_id"], 1);
+    let r = post(m.addr(), "/messages?w=2", &message("Msg2"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let to = json(&r)["meta"]["registered_to"].as_array().unwrap().len();
+    assert!(to >= 2, "w=2 is answered once two nodes hold it: {}", r.text());
+
+    let (tx, rx) = mpsc::channel();
+    let addr = m.addr();
+    let msg3 = std::thread::spawn(move || {
+        let r = post(addr, "/messages?w=3", &message("Msg3"));
+        tx.send((r.status, r.text())).unwrap();
+    });
+    // Msg3 is accepted (and numbered 3) before Msg4 is sent: the primary's log shows it.
+    until_true("Msg3 stored on the primary", LIMIT, || get_json(m.addr(), "/health")["last_id"] == 3);
+    let r = post(m.addr(), "/messages?w=1", &message("Msg4"));
+    assert_eq!(r.status, 201, "a w=1 write is not held up by a waiting w=3 write: {}", r.text());
+    assert_eq!(json(&r)["meta"]["message_id"], 4);
+    assert!(rx.try_recv().is_err(), "Msg3 must still be waiting for S2");
+
+    let s2 = secondary(&tmp.path().join("s2"), s2_port, &["--primary", &m.url()]);
+    let (status, body) = rx.recv_timeout(LIMIT).expect("Msg3 answers once S2 is up");
+    assert_eq!(status, 201, "{body}");
+    msg3.join().unwrap();
+    let want: Vec<(u64, String)> = (1..=4).map(|i| (i, format!("Msg{i}"))).collect();
+    until_true("S2 holds all four", LIMIT, || messages(s2.addr()) == want);
+    assert_eq!(messages(s1.addr()), want);
+    assert_eq!(messages(m.addr()), want);
+}
+
+/// With 3 nodes and both secondaries down, writes get 503 and reads work; one back, writes work.
+#[test]
+fn quorum_makes_the_primary_read_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s1 = secondary(&tmp.path().join("s1"), 0, &[]);
+    let s2 = secondary(&tmp.path().join("s2"), 0, &[]);
+    let m = primary(&tmp.path().join("m"), &[s1.url(), s2.url()], &[]);
+    wait_healthy(&m, &s1);
+    wait_healthy(&m, &s2);
+    assert_eq!(post(m.addr(), "/messages?w=3", &message("before")).status, 201);
+
+    let s1_dir = s1.dir.clone();
+    let s1_port = s1.addr().port();
+    s1.server.kill_9();
+    s2.server.kill_9();
+    until_true("the primary turns read-only", LIMIT, || get_json(m.addr(), "/health")["read_only"] == true);
+    let r = post(m.addr(), "/messages?w=1", &message("refused"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    let body = json(&r);
+    assert_eq!((body["healthy"].as_u64(), body["needed"].as_u64()), (Some(1), Some(2)), "{body}");
+    assert_eq!(messages(m.addr()), vec![(1, "before".to_string())], "reads still work");
+
+    let s1 = secondary(&s1_dir, s1_port, &[]);
+    wait_healthy(&m, &s1);
+    let r = post(m.addr(), "/messages?w=2", &message("after"));
+    assert_eq!(r.status, 201, "one secondary back makes a majority: {}", r.text());
+    assert_eq!(json(&r)["meta"]["message_id"], 2, "the refused write was not stored");
+    assert_eq!(messages(s1.addr()), vec![(1, "before".to_string()), (2, "after".to_string())]);
+}
+
+/// A write that cannot get its acknowledgements in `timeout_ms` gets 504 with what it has, and
+/// the message stays and keeps replicating; w past the cluster's size is a 400 naming the range.
+#[test]
+fn timeouts_and_the_range_of_w() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s1 = secondary(&tmp.path().join("s1"), 0, &[]);
+    let s2_port = reserve_port();
+    let m = primary(&tmp.path().join("m"), &[s1.url(), format!("http://127.0.0.1:{s2_port}")], &[]);
+    wait_healthy(&m, &s1);
+    let r = post(m.addr(), "/messages?w=3&timeout_ms=200", &message("late"));
+    assert_eq!(r.status, 504, "{}", r.text());
+    let body = json(&r);
+    assert_eq!((body["acks"].as_u64(), body["w"].as_u64(), body["message_id"].as_u64()), (Some(2), Some(3), Some(1)));
+    for (target, w) in [("/messages?w=0", "0"), ("/messages?w=4", "4"), ("/messages/4", "4")] {
+        let r = post(m.addr(), target, &message("x"));
+        assert_eq!(r.status, 400, "w={w}: {}", r.text());
+        assert!(r.text().contains("from 1 to 3"), "names the range: {}", r.text());
+    }
+    // The original's forms: PUT ?wc=K and POST /messages/K.
+    let r = common::request(m.addr(), "PUT", "/messages?wc=1", &[], &message("put"));
+    assert_eq!((r.status, json(&r)["meta"]["message_id"].as_u64()), (201, Some(2)), "{}", r.text());
+    let r = post(m.addr(), "/messages/2", &message("path"));
+    assert_eq!((r.status, json(&r)["meta"]["message_id"].as_u64()), (201, Some(3)), "{}", r.text());
+    let s2 = secondary(&tmp.path().join("s2"), s2_port, &[]);
+    let want: Vec<(u64, String)> = vec![(1, "late".into()), (2, "put".into()), (3, "path".into())];
+    until_true("the timed-out message reaches S2 all the same", LIMIT, || messages(s2.addr()) == want);
+}
+
+/// A primary restarted on its data folder keeps every acknowledged message and resumes ids;
+/// the secondaries need no restart. A secondary restarted recovers from its own disk and
+/// fetches only what it missed. SIGTERM exits 0.
+#[test]
+fn restarts_lose_nothing_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s1 = secondary(&tmp.path().join("s1"), 0, &[]);
+    let m = primary(&tmp.path().join("m"), &[s1.url()], &[]);
+    wait_healthy(&m, &s1);
+    for i in 1..=20 {
+        assert_eq!(post(m.addr(), "/messages?w=2", &message(&format!("m{i}"))).status, 201);
+    }
+    let m = m.kill_and_restart();
+    assert_eq!(messages(m.addr()).len(), 20, "every acknowledged message survives kill -9");
+    wait_healthy(&m, &s1);
+    let r = post(m.addr(), "/messages?w=2", &message("m21"));
+    assert_eq!((r.status, json(&r)["meta"]["message_id"].as_u64()), (201, Some(21)), "ids resume: {}", r.text());
+
+    let s1 = s1.kill_and_restart();
+    assert_eq!(messages(s1.addr()).len(), 21, "a secondary recovers from its own disk");
+    wait_healthy(&m, &s1);
+    for i in 22..=25 {
+        assert_eq!(post(m.addr(), "/messages?w=2", &message(&format!("m{i}"))).status, 201);
+    }
+    let want: Vec<(u64, String)> = (1..=25).map(|i| (i, format!("m{i}"))).collect();
+    assert_eq!(messages(s1.addr()), want);
+
+    // A secondary down while writes go on is caught up when it returns, without re-registering.
+    let (s1_dir, s1_port) = (s1.dir.clone(), s1.addr().port());
+    s1.server.kill_9();
+    for i in 26..=30 {
+        assert_eq!(post(m.addr(), "/messages?w=1", &message(&format!("m{i}"))).status, 201);
+    }
+    let s1 = secondary(&s1_dir, s1_port, &[]);
+    let want: Vec<(u64, String)> = (1..=30).map(|i| (i, format!("m{i}"))).collect();
+    until_true("S1 caught up after coming back", LIMIT, || messages(s1.addr()) == want);
+
+    let mut m = m;
+    assert!(m.server.terminate().success(), "SIGTERM exits 0");
+    let mut s1 = s1;
+    assert!(s1.server.terminate().success());
+}
