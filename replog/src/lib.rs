@@ -21,6 +21,7 @@
 pub mod crc32;
 pub mod faults;
 pub mod link;
+pub mod peer;
 pub mod primary;
 pub mod secondary;
 pub mod store;
@@ -139,6 +140,8 @@ pub struct Me {
     pub id: String,
     /// The node's own URL (`http://` + the bound address).
     pub url: String,
+    /// The bound address (a peer finds itself in `--peer` by it).
+    pub addr: std::net::SocketAddr,
     /// Where its log lives.
     pub data_dir: PathBuf,
     /// The cluster's token, if any.
@@ -155,6 +158,8 @@ enum Node {
     Primary(Arc<primary::Primary>),
     /// `--role secondary`.
     Secondary(Arc<secondary::Secondary>),
+    /// `--role peer`.
+    Peer(Arc<peer::Peer>),
 }
 
 /// The replicated log as a Flash application.
@@ -181,6 +186,7 @@ impl ReplogApp {
         let id = flags.id.clone().unwrap_or_else(|| setup.addr.to_string());
         let me = Me {
             url: format!("http://{}", setup.addr),
+            addr: setup.addr,
             data_dir: flags.data_dir.clone().unwrap_or_else(|| PathBuf::from("replog-data").join(id.replace(':', "_"))),
             id,
             token: flags.token.clone().filter(|t| !t.is_empty()),
@@ -200,7 +206,12 @@ impl ReplogApp {
                 }
                 Node::Secondary(secondary::Secondary::start(me, &flags)?)
             }
-            Role::Peer => return Err(bad("--role peer is not built yet".into())),
+            Role::Peer => {
+                if !flags.secondaries.is_empty() || flags.primary.is_some() {
+                    return Err(bad("--secondary and --primary do not apply to a peer (use --peer)".into()));
+                }
+                Node::Peer(peer::Peer::start(me, &flags)?)
+            }
         };
         Ok(ReplogApp { node, token: flags.token.filter(|t| !t.is_empty()) })
     }
@@ -219,6 +230,10 @@ impl ReplogApp {
             Node::Secondary(s) => {
                 let s = s.clone();
                 Box::new(move || s.begin_stop())
+            }
+            Node::Peer(p) => {
+                let p = p.clone();
+                Box::new(move || p.begin_stop())
             }
         };
         std::thread::Builder::new().name("replog-signals".into()).spawn(move || {
@@ -259,6 +274,7 @@ impl App for ReplogApp {
         match &self.node {
             Node::Primary(p) => p.call(p, req),
             Node::Secondary(s) => s.call(s, req),
+            Node::Peer(p) => p.call(p, req),
         }
     }
 
@@ -266,6 +282,7 @@ impl App for ReplogApp {
         match &self.node {
             Node::Primary(p) => p.stop(),
             Node::Secondary(s) => s.stop(),
+            Node::Peer(p) => p.stop(),
         }
     }
 }
@@ -274,7 +291,7 @@ impl ReplogApp {
     /// The pages carry no data (they fetch it with the visitor's token), so they need none.
     fn page(&self, path: &str) -> Response {
         let page = match (path, &self.node) {
-            ("/logging.html", _) => LOGGING_PAGE,
+            ("/logging.html", _) | ("/" | "/index.html", Node::Peer(_)) => LOGGING_PAGE,
             _ => CLUSTER_PAGE,
         };
         Response::new(200).with_body("text/html; charset=utf-8", Body::Static(page.as_bytes()))
