@@ -37,6 +37,7 @@
 //! Every read has a deadline and no case sleeps to synchronize: a case waits for the bytes or
 //! the close it expects, and fails with what it got instead if they do not come.
 
+pub mod browser;
 pub mod cases;
 pub mod lesson;
 pub mod process;

@@ -19,6 +19,7 @@
 //! `main_with(.., flash_07_reactors::serve, ReplogApp::launch)` plus the `demo` subcommand.
 
 pub mod crc32;
+pub mod demo;
 pub mod faults;
 pub mod link;
 pub mod peer;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use flash_replog::ReplogApp;
 
 fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("demo") {
+        return flash_replog::demo::main(args);
+    }
     flash_common::server::main_with(
         env!("CARGO_PKG_NAME"),
         env!("CARGO_PKG_DESCRIPTION"),
