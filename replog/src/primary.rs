@@ -286,7 +286,9 @@ impl Primary {
     /// The log says message `id` (and all before it) is on disk here.
     fn durable_here(&self, id: u64) {
         let mut s = self.lock();
-        s.durable = s.durable.max(id);
+        // The whole batch that `id` was written with is durable: the first callback of a batch
+        // answers for all of it, and the others find nothing left to do.
+        s.durable = s.durable.max(id).max(self.wal.durable().min(s.messages.len() as u64));
         let ready = settle(&mut s, &self.me.id);
         drop(s);
         answer(ready);
