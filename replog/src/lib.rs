@@ -341,6 +341,31 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Sends answers gathered under a node's lock, after it is released (sending wakes an event
+/// loop, which is no work to do while holding the lock).
+pub(crate) fn send_all(ready: Vec<(flash_common::Responder, Response)>) {
+    for (responder, res) in ready {
+        responder.send(res);
+    }
+}
+
+/// The last step of every node's shutdown, once the server has drained: join its background
+/// threads (told to stop already), run the timer's remaining tasks so that nobody is left
+/// unanswered, and make the log durable.
+pub(crate) fn wind_down(
+    threads: &std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    timer: &timer::Timer,
+    wal: &wal::Wal,
+) {
+    let threads = std::mem::take(&mut *threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    for t in threads {
+        let _ = t.join();
+    }
+    timer.stop();
+    wal.flush();
+    wal.close();
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)

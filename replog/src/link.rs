@@ -15,6 +15,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use flash_common::client::{Client, ClientResponse};
+use serde_json::Value;
 
 /// A node's address as given on the command line, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,10 +105,87 @@ impl Health {
         self.next_try = Some(Instant::now() + pause);
     }
 
+    /// When a delivery thread should next call this node: `None` to call now (there is `work`,
+    /// or a heartbeat is due, and no backoff holds it back), else how long to wait before
+    /// looking again (a wake-up may come sooner, when new work arrives).
+    pub fn next_call(&self, work: bool, hb: Duration) -> Option<Duration> {
+        let now = Instant::now();
+        if let Some(t) = self.next_try.filter(|t| now < *t) {
+            return Some(t - now);
+        }
+        let due = self.last_sent.map_or(now, |t| t + hb);
+        (!work && now < due).then(|| due - now)
+    }
+
+    /// Counts a delivery's outcome: an answer is a sign of life; only a batch taken (or a gap,
+    /// which is resumed at once) ends the backoff.
+    pub fn record(&mut self, d: &Delivered, hb: Duration) {
+        match d {
+            Delivered::Took(_) => self.succeeded(),
+            Delivered::Gap(_) => self.answered(),
+            Delivered::Refused => {
+                self.answered();
+                self.failed(hb);
+            }
+            Delivered::Silent => self.failed(hb),
+        }
+    }
+
     /// Forget the backoff: the node said it is back (it registered again).
     pub fn retry_now(&mut self) {
         self.fails = 0;
         self.next_try = None;
+    }
+}
+
+/// What the answer to a delivery (a primary's to a secondary, a peer's to a peer) means: the
+/// same protocol on both roads, so read in one place.
+pub enum Delivered {
+    /// 200: the node took the batch; its answer.
+    Took(Value),
+    /// 409 with `have` (and no `conflict`): it holds less than the batch assumed; resume there.
+    Gap(Value),
+    /// It answered and did not take the batch: an injected failure or a stopping node (retried
+    /// after a pause), or a refusal (a foreign id, a wrong token), which is also logged.
+    Refused,
+    /// No answer at all.
+    Silent,
+}
+
+impl Delivered {
+    /// Reads the answer of `url` to a delivery.
+    pub fn from(result: io::Result<ClientResponse>, url: &str) -> Delivered {
+        let res = match result {
+            Ok(res) => res,
+            Err(_) => return Delivered::Silent,
+        };
+        let json: Option<Value> = serde_json::from_slice(&res.body).ok();
+        match (res.status, json) {
+            (200, Some(v)) => Delivered::Took(v),
+            (409, Some(v)) if v.get("have").is_some() && v.get("conflict").is_none() => Delivered::Gap(v),
+            (status, _) => {
+                if matches!(status, 400..=499) {
+                    eprintln!("replog: {url} refused a batch: {status} {}", res.text().trim());
+                }
+                Delivered::Refused
+            }
+        }
+    }
+
+    /// The answering node's `id`, if the answer has one.
+    pub fn id(&self) -> Option<String> {
+        match self {
+            Delivered::Took(v) | Delivered::Gap(v) => v.get("id").and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        }
+    }
+
+    /// The answer's field `name` as a number, if it has one.
+    pub fn number(&self, name: &str) -> Option<u64> {
+        match self {
+            Delivered::Took(v) | Delivered::Gap(v) => v.get(name).and_then(Value::as_u64),
+            _ => None,
+        }
     }
 }
 

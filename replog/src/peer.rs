@@ -36,16 +36,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flash_common::client::ClientResponse;
 use flash_common::{deferred, Reply, Request, Responder, Response};
 use serde_json::{json, Map, Value};
 
 use crate::faults::Faults;
-use crate::link::{Health, Link, NodeUrl};
+use crate::link::{Delivered, Health, Link, NodeUrl};
 use crate::primary::report_cut;
 use crate::timer::Timer;
 use crate::wal::Wal;
-use crate::{error, error_with, json_object, kind, not_allowed, now_ms, Flags, Me};
+use crate::{error, error_with, json_object, kind, not_allowed, now_ms, send_all, wind_down, Flags, Me};
 
 /// The most entries in one delivery.
 const MAX_BATCH: usize = 4096;
@@ -230,6 +229,7 @@ impl Peer {
             }
             insert(&mut state, e);
         }
+        let timer = Timer::new()?;
         let peer = Arc::new_cyclic(|weak| Peer {
             me,
             index,
@@ -238,7 +238,7 @@ impl Peer {
             state: Mutex::new(state),
             wake: Condvar::new(),
             wal: recovered.wal,
-            timer: Timer::new().expect("a timer thread"),
+            timer,
             faults: Faults::new(flags.delay, flags.fail_after_append),
             weak: weak.clone(),
             threads: Mutex::new(Vec::new()),
@@ -493,7 +493,7 @@ impl Peer {
         let ready = self.wake_readers(&mut s);
         let have = s.have[from];
         drop(s);
-        answer(ready);
+        send_all(ready);
         if let Some(r) = responder {
             if nonempty {
                 // Only entries it already held: acknowledged like any delivery.
@@ -585,55 +585,31 @@ impl Peer {
                     if s.closed {
                         return;
                     }
-                    let now = Instant::now();
                     let out = &s.links[j];
-                    if let Some(t) = out.health.next_try.filter(|t| now < *t) {
-                        s = self.wake.wait_timeout(s, t - now).unwrap_or_else(PoisonError::into_inner).0;
-                        continue;
-                    }
                     let written = self.wal.written();
                     let sendable = s.own.get(out.cursor as usize - 1).is_some_and(|(record, _)| *record <= written);
-                    if !out.known || sendable {
-                        break;
+                    match out.health.next_call(!out.known || sendable, hb) {
+                        None => break,
+                        Some(pause) => s = self.wake.wait_timeout(s, pause).unwrap_or_else(PoisonError::into_inner).0,
                     }
-                    let due = out.health.last_sent.map_or(now, |t| t + hb);
-                    if now >= due {
-                        break;
-                    }
-                    s = self.wake.wait_timeout(s, due - now).unwrap_or_else(PoisonError::into_inner).0;
                 }
                 let body = self.batch(&mut s, j);
                 s.links[j].health.last_sent = Some(Instant::now());
                 body
             };
-            let result = link.post("/peer/replicate", &body);
+            let outcome = Delivered::from(link.post("/peer/replicate", &body), &link.node.url);
             let mut s = self.lock();
             let own = s.own.len() as u64;
             let out = &mut s.links[j];
-            match result {
-                Ok(res) if res.status == 200 => match have_field(&res) {
-                    Some(have) => {
-                        out.cursor = have.min(own) + 1;
-                        out.known = true;
-                        out.health.succeeded();
-                    }
-                    None => out.health.failed(hb),
-                },
-                Ok(res) if res.status == 409 && res.text().contains("gap") => {
-                    out.health.answered();
-                    if let Some(have) = have_field(&res) {
-                        out.cursor = have.min(own) + 1;
-                        out.known = true;
-                    }
+            out.health.record(&outcome, hb);
+            match (&outcome, outcome.number("have")) {
+                (Delivered::Took(_) | Delivered::Gap(_), Some(have)) => {
+                    out.cursor = have.min(own) + 1;
+                    out.known = true;
                 }
-                Ok(res) => {
-                    if res.status == 409 || res.status == 400 {
-                        eprintln!("replog: {} refused a batch: {}", self.peers[j].url, res.text().trim());
-                    }
-                    out.health.answered();
-                    out.health.failed(hb);
-                }
-                Err(_) => out.health.failed(hb),
+                // An answer without `have` is no acknowledgement: retry after a pause.
+                (Delivered::Took(_) | Delivered::Gap(_), None) => out.health.failed(hb),
+                _ => {}
             }
         }
     }
@@ -675,13 +651,7 @@ impl Peer {
     pub fn stop(&self) {
         self.lock().closed = true;
         self.wake.notify_all();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        threads.into_iter().for_each(|t| {
-            let _ = t.join();
-        });
-        self.timer.stop();
-        self.wal.flush();
-        self.wal.close();
+        wind_down(&self.threads, &self.timer, &self.wal);
     }
 }
 
@@ -715,18 +685,6 @@ fn insert(s: &mut State, e: Arc<Entry>) {
     } else {
         s.ordered.insert(e.key(), e);
     }
-}
-
-/// Sends answers (outside the lock).
-fn answer(ready: Vec<(Responder, Response)>) {
-    for (responder, res) in ready {
-        responder.send(res);
-    }
-}
-
-/// The `have` of a peer's answer.
-fn have_field(res: &ClientResponse) -> Option<u64> {
-    serde_json::from_slice::<Value>(&res.body).ok()?.get("have")?.as_u64()
 }
 
 #[cfg(test)]

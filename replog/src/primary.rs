@@ -29,16 +29,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flash_common::client::ClientResponse;
 use flash_common::date::utc_millis;
 use flash_common::{deferred, Reply, Request, Responder, Response};
 use serde_json::{json, Value};
 
-use crate::link::{parse_url, Health, Link, NodeUrl, Status};
+use crate::link::{parse_url, Delivered, Health, Link, NodeUrl, Status};
 use crate::store::{self, Message};
 use crate::timer::Timer;
 use crate::wal::Wal;
-use crate::{error, error_with, json_object, kind, not_allowed, now_ms, Flags, Me};
+use crate::{error, error_with, json_object, kind, not_allowed, now_ms, send_all, wind_down, Flags, Me};
 
 /// The most messages in one delivery.
 const MAX_BATCH: u64 = 4096;
@@ -128,6 +127,7 @@ impl Primary {
         let durable = messages.len() as u64;
         let secondaries = members.into_iter().map(Secondary::new).collect::<Vec<_>>();
         let count = secondaries.len();
+        let timer = Timer::new()?;
         let primary = Arc::new_cyclic(|weak| Primary {
             me,
             state: Mutex::new(State {
@@ -141,7 +141,7 @@ impl Primary {
             }),
             wake: Condvar::new(),
             wal: recovered.wal,
-            timer: Timer::new().expect("a timer thread"),
+            timer,
             weak: weak.clone(),
             threads: Mutex::new(Vec::new()),
         });
@@ -291,7 +291,7 @@ impl Primary {
         s.durable = s.durable.max(id).max(self.wal.durable().min(s.messages.len() as u64));
         let ready = settle(&mut s, &self.me.id);
         drop(s);
-        answer(ready);
+        send_all(ready);
     }
 
     /// A write's `timeout_ms` is up: if it is still waiting, answer 504 with what it has.
@@ -414,21 +414,12 @@ impl Primary {
                     if s.closed {
                         return;
                     }
-                    let now = Instant::now();
                     let sec = &s.secondaries[index];
-                    if let Some(t) = sec.health.next_try.filter(|t| now < *t) {
-                        s = self.wake.wait_timeout(s, t - now).unwrap_or_else(PoisonError::into_inner).0;
-                        continue;
-                    }
                     let written = self.wal.written().min(s.messages.len() as u64);
-                    if !sec.known || sec.cursor <= written {
-                        break;
+                    match sec.health.next_call(!sec.known || sec.cursor <= written, hb) {
+                        None => break,
+                        Some(pause) => s = self.wake.wait_timeout(s, pause).unwrap_or_else(PoisonError::into_inner).0,
                     }
-                    let due = sec.health.last_sent.map_or(now, |t| t + hb);
-                    if now >= due {
-                        break;
-                    }
-                    s = self.wake.wait_timeout(s, due - now).unwrap_or_else(PoisonError::into_inner).0;
                 }
                 let written = self.wal.written().min(s.messages.len() as u64);
                 let sec = &s.secondaries[index];
@@ -441,48 +432,34 @@ impl Primary {
                 s.secondaries[index].health.last_sent = Some(Instant::now());
                 body
             };
-            let result = link.post("/replicate", &body);
+            let outcome = Delivered::from(link.post("/replicate", &body), &link.node.url);
             let mut s = self.lock();
             let len = s.messages.len() as u64;
             let sec = &mut s.secondaries[index];
-            match result {
-                Ok(res) if res.status == 200 => match answer_fields(&res) {
-                    Some((id, last_id, _)) => {
-                        sec.id = id;
-                        sec.acked = last_id.min(len);
-                        sec.cursor = sec.acked + 1;
-                        sec.known = true;
-                        sec.health.succeeded();
-                    }
-                    None => sec.health.failed(hb),
-                },
-                Ok(res) if res.status == 409 => {
-                    sec.health.answered();
-                    match answer_fields(&res) {
-                        // A gap: it holds less than we thought; resume from what it has.
-                        Some((id, last_id, Some(have))) => {
-                            sec.id = id;
-                            sec.acked = last_id.min(len);
-                            sec.cursor = have.min(len) + 1;
-                            sec.known = true;
-                        }
-                        _ => {
-                            eprintln!("replog: {} refused a batch: {}", sec.node.url, res.text().trim());
-                            sec.health.failed(hb);
-                        }
-                    }
+            sec.health.record(&outcome, hb);
+            let (id, last_id) = (outcome.id(), outcome.number("last_id"));
+            match (&outcome, id, last_id) {
+                (Delivered::Took(_), Some(id), Some(last_id)) => {
+                    sec.id = id;
+                    sec.acked = last_id.min(len);
+                    sec.cursor = sec.acked + 1;
+                    sec.known = true;
                 }
-                // It answered (so it is alive) but did not take the batch: an injected failure,
-                // a node that is stopping. Retry after a pause; duplicates are acknowledged.
-                Ok(_) => {
-                    sec.health.answered();
-                    sec.health.failed(hb);
+                // A gap: it holds less than we thought; resume from what it has.
+                (Delivered::Gap(_), Some(id), Some(last_id)) => {
+                    sec.id = id;
+                    sec.acked = last_id.min(len);
+                    sec.cursor = outcome.number("have").unwrap_or(last_id).min(len) + 1;
+                    sec.known = true;
                 }
-                Err(_) => sec.health.failed(hb),
+                // An answer without its fields is no acknowledgement: retry after a pause.
+                (Delivered::Took(_) | Delivered::Gap(_), _, _) => sec.health.failed(hb),
+                // Refused or silent: paced by `record`; duplicates of a retry are acknowledged.
+                _ => {}
             }
             let ready = settle(&mut s, &self.me.id);
             drop(s);
-            answer(ready);
+            send_all(ready);
         }
     }
 
@@ -511,7 +488,7 @@ impl Primary {
             })
             .collect();
         drop(s);
-        answer(answers);
+        send_all(answers);
     }
 
     /// The server has drained: stop delivering, answer any write still waiting, and make the
@@ -520,13 +497,7 @@ impl Primary {
         self.begin_stop();
         self.lock().closed = true;
         self.wake.notify_all();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        threads.into_iter().for_each(|t| {
-            let _ = t.join();
-        });
-        self.timer.stop();
-        self.wal.flush();
-        self.wal.close();
+        wind_down(&self.threads, &self.timer, &self.wal);
     }
 }
 
@@ -575,13 +546,6 @@ fn settle(s: &mut State, me: &str) -> Vec<(Responder, Response)> {
     ready
 }
 
-/// Sends answers (outside the lock: sending wakes an event loop).
-fn answer(ready: Vec<(Responder, Response)>) {
-    for (responder, res) in ready {
-        responder.send(res);
-    }
-}
-
 /// A delivery's body: `{"primary": URL, "entries": [{"id", "at", "message"}, ...]}`, written
 /// by hand because it is built under the lock for every batch.
 fn batch_body(primary: &str, messages: &[Message]) -> Vec<u8> {
@@ -599,12 +563,6 @@ fn batch_body(primary: &str, messages: &[Message]) -> Vec<u8> {
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-/// A secondary's answer to a delivery: its id, its `last_id` and, on a gap, what it `have`s.
-fn answer_fields(res: &ClientResponse) -> Option<(String, u64, Option<u64>)> {
-    let v: Value = serde_json::from_slice(&res.body).ok()?;
-    Some((v.get("id")?.as_str()?.to_string(), v.get("last_id")?.as_u64()?, v.get("have").and_then(Value::as_u64)))
 }
 
 /// Says at start that a torn tail was cut, and where.

@@ -29,7 +29,7 @@ use crate::primary::report_cut;
 use crate::store::{self, Message};
 use crate::timer::Timer;
 use crate::wal::Wal;
-use crate::{error, error_with, Flags, Me, Retry};
+use crate::{error, error_with, wind_down, Flags, Me, Retry};
 
 /// The longest pause between two registration attempts.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
@@ -53,7 +53,7 @@ pub struct Secondary {
     /// This node, for callbacks.
     weak: Weak<Secondary>,
     /// The registration thread, if any.
-    registrar: Mutex<Option<JoinHandle<()>>>,
+    registrar: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// The secondary's state.
@@ -88,16 +88,17 @@ impl Secondary {
         report_cut(&recovered.cut);
         let messages = store::recover(&recovered.records).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let durable = messages.len() as u64;
+        let timer = Timer::new()?;
         let node = Arc::new_cyclic(|weak| Secondary {
             me,
             primary: Mutex::new(flags.primary.as_ref().map(|p| p.url.clone())),
             state: Mutex::new(State { messages, durable, waiting: Vec::new(), stopping: false }),
             wake: Condvar::new(),
             wal: recovered.wal,
-            timer: Timer::new().expect("a timer thread"),
+            timer,
             faults: Faults::new(flags.delay, flags.fail_after_append),
             weak: weak.clone(),
-            registrar: Mutex::new(None),
+            registrar: Mutex::new(Vec::new()),
         });
         if let Some(primary) = flags.primary.clone() {
             let this = node.clone();
@@ -105,7 +106,7 @@ impl Secondary {
             let handle = std::thread::Builder::new()
                 .name("replog-register".into())
                 .spawn(move || this.register(primary, mechanism, first))?;
-            *node.registrar.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+            node.registrar.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
         }
         Ok(node)
     }
@@ -303,12 +304,7 @@ impl Secondary {
     /// The server has drained: answer what waits, make the log durable.
     pub fn stop(&self) {
         self.begin_stop();
-        if let Some(t) = self.registrar.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            let _ = t.join();
-        }
-        self.timer.stop();
-        self.wal.flush();
-        self.wal.close();
+        wind_down(&self.registrar, &self.timer, &self.wal);
     }
 }
 
