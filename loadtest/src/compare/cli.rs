@@ -27,7 +27,9 @@ pub struct CompareArgs {
     /// A server already running to measure too, as a reference, such as `nginx=http://127.0.0.1:18080`.
     #[arg(long = "peer", value_name = "NAME=URL")]
     pub peer_urls: Vec<String>,
-    /// Scenarios to run (default all): hello, hello-close, pipelined, slow-mix, cpu, idle-10k, static.
+    /// Scenarios to run (default all): hello, hello-close, pipelined, slow-mix, cpu, idle-10k, static,
+    /// and replog-w1, replog-w3 (the replicated log's preset: `--servers replog --scenarios
+    /// replog-w1,replog-w3` measures it alone).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Measured time per run, such as 1s or 500ms.

@@ -27,7 +27,13 @@ pub enum Start {
     Nginx,
     /// A binary in `--peers DIR` (or its `target/release/`) that serves `GET /hello` on `$PORT`.
     Peer(&'static str),
+    /// The replicated log (`replog/`, package `flash-replog`) as `flash-replog demo` starts it: a
+    /// primary and two secondaries, measured through the primary under the `replog-*` scenarios.
+    Replog,
 }
+
+/// The name of the replicated log's row (the `replog-*` scenarios measure it and nothing else).
+pub const REPLOG: &str = "replog";
 
 /// One row of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,21 +58,25 @@ impl Rung {
     /// A Flash lesson or a reference.
     pub fn kind(&self) -> Kind {
         match self.start {
-            Start::Flash => Kind::Flash,
+            Start::Flash | Start::Replog => Kind::Flash,
             Start::Nginx | Start::Peer(_) => Kind::Reference,
         }
     }
 
     /// The cargo package (and binary) of a Flash server.
     pub fn package(&self) -> Option<String> {
-        (self.start == Start::Flash).then(|| format!("flash-{}", self.name))
+        match self.start {
+            Start::Flash | Start::Replog => Some(format!("flash-{}", self.name)),
+            _ => None,
+        }
     }
 
     /// Whether a Flash server's folder is in this checkout (a reference has none).
     pub fn in_checkout(&self, workspace: Option<&Path>) -> bool {
         match (self.start, workspace) {
             (Start::Flash, Some(ws)) => ws.join("servers").join(self.name).join("Cargo.toml").is_file(),
-            (Start::Flash, None) => false,
+            (Start::Replog, Some(ws)) => ws.join(self.name).join("Cargo.toml").is_file(),
+            (Start::Flash | Start::Replog, None) => false,
             _ => true,
         }
     }
@@ -86,6 +96,21 @@ impl Rung {
                     return Err(format!("no binary at {} (build it, or drop --no-build)", binary.display()));
                 }
                 Ok(Launch::flash(binary, ctx.flash_args.clone(), ctx.cpus.clone()))
+            }
+            Start::Replog => {
+                let binary = ctx
+                    .workspace
+                    .filter(|ws| self.in_checkout(Some(ws)))
+                    .map(|ws| target_dir(ws).join(if ctx.profile == "dev" { "debug" } else { ctx.profile }))
+                    .map(|dir| dir.join("flash-replog"))
+                    .ok_or("replog/ is not in this checkout")?;
+                if !binary.is_file() {
+                    return Err(format!("no binary at {} (build it, or drop --no-build)", binary.display()));
+                }
+                // The demo's nodes keep their logs in a temporary folder it removes, each node on
+                // one reactor thread; it prints the primary's address first, like a server.
+                let args = ["demo", "--port", "0", "--heartbeat-ms", "100"].map(String::from).to_vec();
+                Ok(Launch { program: binary, args, port: PortRule::Announced, cpus: ctx.cpus.clone(), scratch: None })
             }
             Start::Nginx => {
                 let nginx = find_on_path("nginx", ctx.path.as_deref())
@@ -107,7 +132,8 @@ impl Rung {
     }
 }
 
-/// Every server compare knows, in report order: the lessons, then the references.
+/// Every server compare knows, in report order: the lessons, the replicated log on top of them,
+/// then the references.
 pub const LADDER: &[Rung] = &[
     Rung::flash("01-sequential"),
     Rung::flash("02-fork-exec-cgi"),
@@ -117,6 +143,7 @@ pub const LADDER: &[Rung] = &[
     Rung::flash("06-worker-pool"),
     Rung::flash("07-reactors"),
     Rung::flash("08-io-uring"),
+    Rung { name: REPLOG, start: Start::Replog },
     Rung::reference("nginx", Start::Nginx),
     Rung::reference("hyper", Start::Peer("hyper-peer")),
     Rung::reference("may_minihttp", Start::Peer("may-peer")),
@@ -280,6 +307,8 @@ mod tests {
         );
         assert!(select(&["09".into()]).unwrap_err().contains("may_minihttp"));
         assert!(select(&["none".into()]).unwrap().is_empty());
+        let replog = select(&["replog".into()]).unwrap();
+        assert_eq!((replog[0].package().as_deref(), replog[0].kind()), (Some("flash-replog"), Kind::Flash));
         assert_eq!(select(&[]).unwrap(), LADDER.to_vec());
         assert_eq!(LADDER.iter().filter(|r| r.kind() == Kind::Reference).count(), 3);
     }
@@ -305,6 +334,7 @@ mod tests {
         };
         let why = |name: &str| LADDER.iter().find(|r| r.name == name).unwrap().launch(&ctx).unwrap_err();
         assert_eq!(why("08-io-uring"), "servers/08-io-uring is not in this checkout");
+        assert_eq!(why("replog"), "replog/ is not in this checkout");
         assert_eq!(why("nginx"), "nginx is not on PATH (apt-get install -y nginx)");
         assert!(why("hyper").starts_with("no --peers DIR given"), "{}", why("hyper"));
         let ctx = Context { peers: Some(empty.path().to_path_buf()), ..ctx };

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use super::ladder::REPLOG;
 use super::results::{Cell, Kind, RunFigures, ServerReport, Status};
 use super::scenario::{open_idle, IdleCensus, Scenario, Settings, IDLE_CONNECTIONS};
 use super::server::{self, Launch, StartError};
@@ -33,6 +34,10 @@ pub fn started(
             not_run(scenario)
         } else if kind == Kind::Reference && scenario.flash_only {
             skipped(scenario, "needs Flash's routes".into())
+        } else if scenario.for_replog() != (name == REPLOG) {
+            let why =
+                if scenario.for_replog() { "not a replicated log" } else { "the replicated log serves its own API" };
+            skipped(scenario, why.into())
         } else {
             match measure_started(name, launch, scenario, settings, interrupt) {
                 Ok(cell) => cell,

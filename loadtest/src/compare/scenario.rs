@@ -31,8 +31,13 @@ pub struct Scenario {
     pub flash_only: bool,
 }
 
-/// The scenarios, in report order.
-pub const SCENARIOS: [Scenario; 7] = [
+/// The body every replicated-log scenario writes: about sixty bytes, as in the replog benchmark.
+const REPLOG_MESSAGE: &str = r#"{"message": "a message of about sixty bytes for the replicated log"}"#;
+
+/// The scenarios, in report order. The last two measure the replicated log (`flash-replog demo`:
+/// a primary and two secondaries on this machine) and only it: the other servers do not serve
+/// its API, and it serves nothing else.
+pub const SCENARIOS: [Scenario; 9] = [
     Scenario { name: "hello", about: "GET /hello, 64 keep-alive connections", flash_only: false },
     Scenario {
         name: "hello-close",
@@ -52,6 +57,16 @@ pub const SCENARIOS: [Scenario; 7] = [
         flash_only: false,
     },
     Scenario { name: "static", about: "GET of a 64 KiB file, 64 keep-alive connections", flash_only: true },
+    Scenario {
+        name: "replog-w1",
+        about: "the replicated log: POST /messages?w=1 (answered once the primary's fsync is done), 64 writers",
+        flash_only: true,
+    },
+    Scenario {
+        name: "replog-w3",
+        about: "the replicated log: POST /messages?w=3 (once all three nodes hold it durably), 64 writers",
+        flash_only: true,
+    },
 ];
 
 /// How each cell is measured.
@@ -84,6 +99,11 @@ impl Scenario {
             .collect()
     }
 
+    /// Whether it measures the replicated log (whose row measures nothing else).
+    pub fn for_replog(&self) -> bool {
+        self.name.starts_with("replog-")
+    }
+
     /// Whether it holds idle connections beside the load.
     pub fn holds_idle_connections(&self) -> bool {
         self.name == "idle-10k"
@@ -100,6 +120,11 @@ impl Scenario {
             "slow-mix" => (64, vec![get("/hello", 98), get("/sleep?ms=200", 2)], 1, None, None),
             "cpu" => (16, vec![get("/cpu?n=50000", 1)], 1, None, Some(1500.0)),
             "static" => (64, vec![get(&format!("/{STATIC_FILE}"), 1)], 1, None, None),
+            "replog-w1" | "replog-w3" => {
+                let path = format!("/messages?w={}", &self.name["replog-w".len()..]);
+                let post = RequestSpec { method: "POST".into(), path, body: REPLOG_MESSAGE.into(), weight: 1 };
+                (64, vec![post], 1, None, None)
+            }
             other => return Err(format!("unknown scenario {other}")),
         };
         let target = Target { addr, host: addr.to_string(), path: specs[0].path.clone() };
@@ -238,6 +263,17 @@ mod tests {
         for scenario in &SCENARIOS {
             scenario.spec("127.0.0.1:1".parse().unwrap(), &settings, None).unwrap();
         }
+    }
+
+    #[test]
+    fn the_replog_preset_writes_with_its_write_concern() {
+        let replog: Vec<&Scenario> = SCENARIOS.iter().filter(|s| s.for_replog()).collect();
+        assert_eq!(replog.iter().map(|s| s.name).collect::<Vec<_>>(), ["replog-w1", "replog-w3"]);
+        assert!(replog.iter().all(|s| s.flash_only), "no reference serves the replicated log's API");
+        let settings = Settings { duration: Duration::from_secs(1), warmup: Duration::ZERO, runs: 1, threads: 1 };
+        let spec = replog[1].spec("127.0.0.1:1".parse().unwrap(), &settings, None).unwrap();
+        assert_eq!((spec.connections, spec.target.path.as_str()), (64, "/messages?w=3"));
+        assert!(!SCENARIOS.iter().filter(|s| !s.for_replog()).any(|s| s.name.starts_with("replog")));
     }
 
     #[test]
