@@ -171,6 +171,15 @@ fn restarts_lose_nothing_and_resume() {
     let s1 = secondary(&s1_dir, s1_port, &[]);
     let want: Vec<(u64, String)> = (1..=30).map(|i| (i, format!("m{i}"))).collect();
     until_true("S1 caught up after coming back", LIMIT, || messages(s1.addr()) == want);
+    // Paging through the log, on the primary and on a secondary alike.
+    for node in [m.addr(), s1.addr()] {
+        let page = get_json(node, "/messages?after=10&limit=5");
+        let ids: Vec<u64> =
+            page["data"].as_array().unwrap().iter().map(|m| m["meta"]["message_id"].as_u64().unwrap()).collect();
+        assert_eq!((ids, page["next_after"].as_u64()), ((11..=15).collect(), Some(15)), "{page}");
+        let last = get_json(node, "/messages?after=25&limit=100");
+        assert_eq!((last["data"].as_array().unwrap().len(), last.get("next_after")), (5, None), "{last}");
+    }
 
     let mut m = m;
     assert!(m.server.terminate().success(), "SIGTERM exits 0");
