@@ -26,13 +26,15 @@ PIDS=()
 stop_all() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done; PIDS=(); }
 trap 'stop_all; rm -rf "$DATA"' EXIT
 
-node() { # name args... -> prints the node's URL, appends its pid to PIDS
+# Starts a node: sets URL to its address and appends its pid to PIDS. Called in this shell, not
+# in a $(...) subshell, so that PIDS reaches stop_all.
+node() { # name args...
   local name="$1"; shift
-  local fifo="$DATA/$name.out"
-  taskset -c 0 "$BIN" --port 0 --threads 1 --quiet --data-dir "$DATA/$name" "$@" >"$fifo" 2>"$DATA/$name.err" &
+  local out="$DATA/$name.out"
+  taskset -c 0 "$BIN" --port 0 --threads 1 --quiet --data-dir "$DATA/$name" "$@" >"$out" 2>"$DATA/$name.err" &
   PIDS+=($!)
   for _ in $(seq 1 200); do
-    if head -1 "$fifo" 2>/dev/null | grep -q '^listening on '; then head -1 "$fifo" | sed 's/^listening on //'; return; fi
+    if head -1 "$out" 2>/dev/null | grep -q '^listening on '; then URL=$(head -1 "$out" | sed 's/^listening on //'); return; fi
     sleep 0.05
   done
   echo "node $name did not start" >&2; exit 1
@@ -42,9 +44,9 @@ node() { # name args... -> prints the node's URL, appends its pid to PIDS
 for fsync in $FSYNCS; do
   stop_all
   rm -rf "${DATA:?}"/*
-  s1=$(node "s1-$fsync" --role secondary --fsync "$fsync")
-  s2=$(node "s2-$fsync" --role secondary --fsync "$fsync")
-  m=$(node "m-$fsync" --role primary --fsync "$fsync" --secondary "$s1" --secondary "$s2")
+  node "s1-$fsync" --role secondary --fsync "$fsync"; s1=$URL
+  node "s2-$fsync" --role secondary --fsync "$fsync"; s2=$URL
+  node "m-$fsync" --role primary --fsync "$fsync" --secondary "$s1" --secondary "$s2"; m=$URL
   # Wait until both secondaries are healthy (the primary refuses writes until a majority is).
   for _ in $(seq 1 200); do
     curl -s "$m/health" | python3 -c 'import json,sys; sys.exit(any(n["status"] != "healthy" for n in json.load(sys.stdin)["nodes"]))' && break
