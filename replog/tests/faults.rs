@@ -24,8 +24,10 @@ use nix::sys::signal::Signal;
 const LIMIT: Duration = Duration::from_secs(30);
 /// How long S2 stays stopped.
 const STOPPED: Duration = Duration::from_secs(3);
-/// The most writes one writer makes (a bound on the loop, far above what the run reaches).
-const MAX_WRITES: usize = 5_000;
+/// The most writes one writer makes: a bound on the loop, far above what a run reaches (a w=1
+/// writer does a few thousand a second on a quiet machine, and a run lasts seconds), since a
+/// writer that stopped early would stall the phases that wait for its kind of write.
+const MAX_WRITES: usize = 1_000_000;
 
 /// What one write came to.
 struct Outcome {
@@ -126,16 +128,27 @@ fn acknowledged_writes_survive_kills_stops_and_restarts() {
         let log = log.lock().unwrap();
         [1, 2, 3].map(|w| log.iter().filter(|o| o.w == w && o.acked.is_some()).count())
     };
-    // Each phase lasts until every kind of writer has had `more` more writes acknowledged.
-    let grow = |what: &str, more: usize| {
+    // Each phase lasts until every kind of writer has had `more` more writes acknowledged; if it
+    // does not, the failure says what the primary saw.
+    let grow = |what: &str, m: &Node, more: usize| {
         let before = acked_count();
-        until_true(what, LIMIT, || acked_count().iter().zip(before).all(|(now, was)| *now >= was + more));
+        let deadline = Instant::now() + LIMIT;
+        while !acked_count().iter().zip(before).all(|(now, was)| *now >= was + more) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: acknowledged {:?} (before {before:?}); the primary says {}",
+                acked_count(),
+                get_json(m.addr(), "/health")
+            );
+            // A pause between checks of a bounded poll (the deadline above), not a guess.
+            std::thread::sleep(Duration::from_millis(20));
+        }
     };
 
-    grow("writes flow", 10);
+    grow("writes flow", &m, 10);
     let s1 = s1.kill_and_restart();
     healthy(&m, &s1);
-    grow("writes flow after S1's restart", 10);
+    grow("writes flow after S1's restart", &m, 10);
 
     s2.server.signal(Signal::SIGSTOP);
     let stopped_at = Instant::now();
@@ -145,12 +158,12 @@ fn acknowledged_writes_survive_kills_stops_and_restarts() {
     s2.server.signal(Signal::SIGCONT);
     let resumed_at = Instant::now();
     healthy(&m, &s2);
-    grow("writes flow after S2 resumed", 10);
+    grow("writes flow after S2 resumed", &m, 10);
 
     let m = m.kill_and_restart();
     healthy(&m, &s1);
     healthy(&m, &s2);
-    grow("writes flow after the primary's restart", 10);
+    grow("writes flow after the primary's restart", &m, 10);
     stop.store(true, Ordering::SeqCst);
     writers.into_iter().for_each(|w| w.join().unwrap());
 
