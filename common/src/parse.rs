@@ -175,7 +175,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits, head: &mut Head) -> Result<Option
     head.origin = Span::of(buf, origin);
     head.path.clear();
     if percent {
-        crate::request::decode_unreserved(origin, &mut head.path);
+        decode_unreserved(origin, &mut head.path);
     }
     head.minor = minor;
     head.len = len;
@@ -591,6 +591,31 @@ pub(crate) fn ends_in_crlf(section: &[u8]) -> bool {
 #[inline(always)]
 pub(crate) fn cr_before(section: &[u8], at: usize) -> bool {
     section.get(at.wrapping_sub(2)) == Some(&b'\r')
+}
+
+/// Appends to `out` the path of `origin` (path and query) with each `%XX` that encodes an
+/// unreserved character (`A-Z a-z 0-9 - . _ ~`) decoded, which RFC 3986 §6.2.2.2 makes the same
+/// path; or leaves `out` empty when there is none. Other escapes stay as they are: decoding `%2F`
+/// would turn one segment into two, and `%25` into an escape that was not there. `origin` is ASCII
+/// (the parser checked). Out of line: a path with an escape is rare.
+#[cold]
+#[inline(never)]
+fn decode_unreserved(origin: &[u8], out: &mut String) {
+    let path = origin.split(|&c| c == b'?').next().unwrap_or_default();
+    let mut copied = 0;
+    for at in 0..path.len() {
+        let Some([b'%', hi, lo]) = path.get(at..at + 3) else { continue };
+        let (Some(hi), Some(lo)) = ((*hi as char).to_digit(16), (*lo as char).to_digit(16)) else { continue };
+        let c = (hi * 16 + lo) as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.extend(path[copied..at].iter().map(|&b| char::from(b)));
+            out.push(char::from(c));
+            copied = at + 3;
+        }
+    }
+    if copied > 0 {
+        out.extend(path[copied..].iter().map(|&b| char::from(b)));
+    }
 }
 
 /// Trims optional whitespace (space and tab) from both ends.

@@ -143,31 +143,6 @@ impl OwnedRequest {
     }
 }
 
-/// Appends to `out` the path of `origin` (path and query) with each `%XX` that encodes an
-/// unreserved character (`A-Z a-z 0-9 - . _ ~`) decoded, which RFC 3986 §6.2.2.2 makes the same
-/// path; or leaves `out` empty when there is none. Other escapes stay as they are: decoding `%2F`
-/// would turn one segment into two, and `%25` into an escape that was not there. `origin` is ASCII
-/// (the parser checked). Out of line: a path with an escape is rare.
-#[cold]
-#[inline(never)]
-pub(crate) fn decode_unreserved(origin: &[u8], out: &mut String) {
-    let path = origin.split(|&c| c == b'?').next().unwrap_or_default();
-    let mut copied = 0;
-    for at in 0..path.len() {
-        let Some([b'%', hi, lo]) = path.get(at..at + 3) else { continue };
-        let (Some(hi), Some(lo)) = ((*hi as char).to_digit(16), (*lo as char).to_digit(16)) else { continue };
-        let c = (hi * 16 + lo) as u8;
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-            out.extend(path[copied..at].iter().map(|&b| char::from(b)));
-            out.push(char::from(c));
-            copied = at + 3;
-        }
-    }
-    if copied > 0 {
-        out.extend(path[copied..].iter().map(|&b| char::from(b)));
-    }
-}
-
 /// Decodes `%XX` escapes in a request target; `None` for a malformed escape. The result is
 /// bytes, not text: a decoded path may hold anything, NUL included, and the caller decides.
 pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
