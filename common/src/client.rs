@@ -1,17 +1,15 @@
 //! A small blocking HTTP/1.1 client over `std::net::TcpStream`, for tests and for node-to-node
 //! calls between Flash servers.
 //!
-//! It reuses the server's pieces where they fit (the chunked decoder, the trimming rules) and
-//! `httparse` for the response head, so it frames responses exactly as the servers frame
-//! requests: `Content-Length`, chunked, or read-to-close, and no body for HEAD, 1xx, 204 and 304.
+//! Responses are framed by [`crate::response_reader`], the one response reader (the cluster's
+//! proxy uses it too): `Content-Length`, chunked, or read-to-close, and no body for HEAD, 1xx,
+//! 204 and 304.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::chunked::ChunkedDecoder;
-use crate::parse::trim;
-use crate::response::status_has_body;
+use crate::response_reader::ResponseReader;
 
 /// A response as the client received it.
 #[derive(Debug, Clone)]
@@ -103,73 +101,26 @@ impl Client {
 
     /// Reads the next response; `head_request` says it answers a HEAD (so it has no body).
     pub fn read_response(&mut self, head_request: bool) -> io::Result<ClientResponse> {
-        loop {
-            let (status, headers, head_len) = {
-                let mut fields = [httparse::EMPTY_HEADER; 64];
-                let mut res = httparse::Response::new(&mut fields);
-                match res.parse(&self.buf).map_err(|e| malformed(&e.to_string()))? {
-                    httparse::Status::Complete(n) => {
-                        let headers: Vec<(String, String)> = res
-                            .headers
-                            .iter()
-                            .map(|h| (h.name.to_string(), String::from_utf8_lossy(trim(h.value)).into_owned()))
-                            .collect();
-                        (res.code.unwrap_or(0), headers, n)
-                    }
-                    httparse::Status::Partial => {
-                        self.fill()?;
-                        continue;
-                    }
-                }
-            };
-            self.buf.drain(..head_len);
-            // An interim 100 Continue is followed by the real response.
-            if (100..200).contains(&status) {
-                continue;
+        let mut reader = ResponseReader::new(head_request, 64 * 1024, u64::MAX);
+        let mut eof = false;
+        let done = loop {
+            match reader.advance(&mut self.buf, eof) {
+                Ok(Some(done)) => break done,
+                Ok(None) => eof = !self.fill_or_eof()?,
+                // The server closed before the response was whole: the caller may retry.
+                Err(e) if eof => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, e.reason)),
+                Err(e) => return Err(malformed(e.reason)),
             }
-            let mut res = ClientResponse { status, headers, body: Vec::new() };
-            if head_request || !status_has_body(status) {
-                return Ok(res);
-            }
-            let chunked = res.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-            if chunked {
-                res.body = self.read_chunked()?;
-            } else if let Some(len) = res.header("content-length") {
-                let len: usize = len.parse().map_err(|_| malformed("Content-Length"))?;
-                while self.buf.len() < len {
-                    self.fill()?;
-                }
-                res.body = self.buf.drain(..len).collect();
-            } else {
-                while self.fill_or_eof()? {}
-                res.body = std::mem::take(&mut self.buf);
-            }
-            return Ok(res);
-        }
-    }
-
-    fn read_chunked(&mut self) -> io::Result<Vec<u8>> {
-        let mut decoder = ChunkedDecoder::default();
-        let (mut read, mut write) = (0, 0);
-        loop {
-            let done =
-                decoder.decode(&mut self.buf, &mut read, &mut write, u64::MAX).map_err(|e| malformed(e.reason))?;
-            if done {
-                let body = self.buf[..write].to_vec();
-                self.buf.drain(..read);
-                return Ok(body);
-            }
-            self.fill()?;
-        }
-    }
-
-    /// Reads more bytes; end of stream here is an error (the response is incomplete).
-    fn fill(&mut self) -> io::Result<()> {
-        if self.fill_or_eof()? {
-            Ok(())
-        } else {
-            Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-response"))
-        }
+        };
+        let head_bytes = &self.buf[done.head_start..];
+        let headers = reader
+            .head()
+            .fields(head_bytes)
+            .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let res = ClientResponse { status: reader.head().status, headers, body: self.buf[done.body].to_vec() };
+        self.buf.drain(..done.consumed);
+        Ok(res)
     }
 
     /// Reads more bytes; false at end of stream.

@@ -57,7 +57,8 @@ pub struct Config {
     /// 03: most connection threads at once; past it new clients get 503.
     #[arg(long, default_value_t = 10_000, help_heading = "Model options")]
     pub max_threads: usize,
-    /// 06: connections that may wait for a worker; past it new clients get 503.
+    /// 06: connections that may wait for a worker; the cluster: requests that may wait for a
+    /// copy (HAProxy's maxqueue). Past it new ones get 503 with Retry-After.
     #[arg(long, default_value_t = 128, help_heading = "Model options")]
     pub queue: usize,
     /// 02: folder of CGI scripts served under /cgi-bin/ [default: the bundled cgi-bin/].

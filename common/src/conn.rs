@@ -438,6 +438,15 @@ impl Conn {
     /// Encodes the response to the current request, which nothing is owed before, and consumes
     /// the request's bytes.
     fn finish(&mut self, res: Response, consumed: usize) {
+        if res.abort {
+            // Whatever was answered before still goes out; then the connection ends.
+            if self.site.logging() {
+                self.log(true, res.status, 0);
+            }
+            self.closing = true;
+            self.start += consumed;
+            return;
+        }
         let is_last_buffered = self.start + consumed == self.end;
         let keep_alive = self.head.keep_alive && !res.close && !(self.stopping && is_last_buffered);
         let is_head = self.head.method.get(&self.buf[self.start..self.end]) == b"HEAD";
@@ -462,6 +471,8 @@ impl Conn {
                 Body::Static(b) => self.out.extend_from_slice(b),
                 Body::Bytes(b) => self.out.extend_from_slice(&b),
                 Body::File { file, len } => self.file = Some((file, len)),
+                // Not a HEAD: the announced bytes cannot follow, so end the message by closing.
+                Body::HeadOnly(_) => self.closing = true,
             }
         }
         self.closing |= !keep_alive;
@@ -753,6 +764,62 @@ mod tests {
         conn.received(rest.len());
         conn.process(|req| site.call(req));
         assert!(conn.output().ends_with(b"Hello, world!"), "the request split around a shed is answered");
+    }
+
+    /// Feeds `input` in one read, answers with `handler`, and returns everything written and
+    /// whether the connection is then done.
+    fn exchange(input: &[u8], handler: impl FnMut(&Request<'_>) -> Reply) -> (String, bool) {
+        let site = Site::new(Config::for_tests(), Arc::new(Hello)).unwrap();
+        let mut conn = Conn::new(&site, "127.0.0.1:40000".parse().unwrap());
+        conn.read_buf()[..input.len()].copy_from_slice(input);
+        conn.received(input.len());
+        conn.process(handler);
+        let mut written = Vec::new();
+        while conn.wants_write() {
+            let n = conn.output().len();
+            written.extend_from_slice(conn.output());
+            conn.wrote(n);
+        }
+        (String::from_utf8_lossy(&written).into_owned(), conn.is_done())
+    }
+
+    /// An aborted response writes nothing of its own and ends the connection, after the answers
+    /// already given to the requests before it (a proxy's origin died mid-body).
+    #[test]
+    fn an_aborted_response_closes_without_a_word() {
+        let two = b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (written, done) = exchange(two, |req| {
+            Reply::Now(if req.path() == "/first" { Response::text(200, "first") } else { Response::aborted() })
+        });
+        assert!(written.starts_with("HTTP/1.1 200 OK\r\n") && written.ends_with("\r\n\r\nfirst"), "{written}");
+        assert_eq!(written.matches("HTTP/1.1").count(), 1, "nothing after the abort: {written}");
+        assert!(done, "the connection closes");
+
+        // The same through a deferred answer, as the cluster sends it.
+        let site = Site::new(Config::for_tests(), Arc::new(Hello)).unwrap();
+        let mut conn = Conn::new(&site, "127.0.0.1:40000".parse().unwrap());
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        conn.read_buf()[..req.len()].copy_from_slice(req);
+        conn.received(req.len());
+        let (_responder, pending) = crate::reply::deferred();
+        let mut pending = Some(pending);
+        conn.process(|_| Reply::Later(pending.take().expect("one request")));
+        assert!(conn.take_pending().is_some() && !conn.is_done());
+        conn.complete(Response::aborted());
+        assert!(!conn.wants_write() && conn.is_done());
+    }
+
+    /// A relayed HEAD answer announces its origin's length with no body; on any other request the
+    /// same body cannot be honoured, and the connection closes after the head.
+    #[test]
+    fn a_head_only_body_announces_its_length() {
+        let head_only = |_: &Request<'_>| Reply::Now(Response::new(200).with_body("text/plain", Body::HeadOnly(13)));
+        let (written, done) = exchange(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", head_only);
+        assert!(written.contains("\r\nContent-Length: 13\r\n") && written.ends_with("\r\n\r\n"), "{written}");
+        assert!(!done, "kept alive");
+        let (written, done) = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", head_only);
+        assert!(written.contains("\r\nContent-Length: 13\r\n") && written.ends_with("\r\n\r\n"), "{written}");
+        assert!(done, "closed: the 13 bytes cannot follow");
     }
 
     /// Memory per connection must not depend on how many requests it has served: the output

@@ -35,6 +35,7 @@ pub mod parse;
 pub mod reply;
 pub mod request;
 pub mod response;
+pub mod response_reader;
 pub mod server;
 pub mod shutdown;
 pub mod site;

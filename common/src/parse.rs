@@ -75,7 +75,8 @@ pub struct Span {
 }
 
 impl Span {
-    fn of(base: &[u8], part: &[u8]) -> Span {
+    /// The span `part` covers inside `base`; `part` must be a slice of `base`.
+    pub(crate) fn of(base: &[u8], part: &[u8]) -> Span {
         // Pointer arithmetic without dereferencing: both slices come from the same buffer.
         let start = (part.as_ptr() as usize - base.as_ptr() as usize) as u32;
         Span { start, end: start + part.len() as u32 }

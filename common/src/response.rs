@@ -27,6 +27,10 @@ pub enum Body {
         /// How many bytes to send.
         len: u64,
     },
+    /// The length a response to HEAD announces, with no bytes behind it: a proxy relaying the
+    /// answer to a HEAD knows the length its origin announced, not the body. Only for HEAD: on any
+    /// other request the promised bytes cannot follow, so the connection closes after the head.
+    HeadOnly(u64),
 }
 
 impl Body {
@@ -36,7 +40,7 @@ impl Body {
             Body::Empty => 0,
             Body::Static(b) => b.len() as u64,
             Body::Bytes(b) => b.len() as u64,
-            Body::File { len, .. } => *len,
+            Body::File { len, .. } | Body::HeadOnly(len) => *len,
         }
     }
 
@@ -60,12 +64,20 @@ pub struct Response {
     pub body: Body,
     /// Whether the connection must close after this response, whatever the client asked.
     pub close: bool,
+    /// Send nothing at all and close the connection: the answer of a proxy whose origin failed
+    /// after the response had begun, when a client must not mistake a truncated body for a whole one.
+    pub abort: bool,
 }
 
 impl Response {
     /// An empty response with this status.
     pub fn new(status: u16) -> Self {
-        Response { status, content_type: None, headers: Vec::new(), body: Body::Empty, close: false }
+        Response { status, content_type: None, headers: Vec::new(), body: Body::Empty, close: false, abort: false }
+    }
+
+    /// No response: the connection is closed without one (see [`Response::abort`]). Logged as 502.
+    pub fn aborted() -> Self {
+        Response { abort: true, close: true, ..Response::new(502) }
     }
 
     /// A `text/plain` response with a static body: the allocation-free fast path.

@@ -205,6 +205,39 @@ macro_rules! __case {
     };
     // A case that configures its own server cannot run against one that is already running.
     (own $name:ident; target $fallback:path) => {};
+    (net $name:ident; list $cases:ident) => {
+        $cases.extend([(stringify!($name), $crate::cases::$name as fn(SocketAddr))]);
+    };
+    (own $name:ident; list $cases:ident) => {};
+}
+
+/// A case that needs only an address, with its name.
+pub type NetCase = (&'static str, fn(SocketAddr));
+
+/// Every case that needs only an address, named, in the corpus' order: for a test that runs them
+/// all against a server it started itself as a process (the cluster in front of server 04), as
+/// `FLASH_TARGET` runs them against a server someone else started.
+pub fn net_cases() -> Vec<NetCase> {
+    let mut cases = Vec::new();
+    __for_each_case!(list cases);
+    cases
+}
+
+/// Runs every [`net_cases`] case against `addr`, one after another, and returns the ones that
+/// failed with what they said (each failure's panic message is also printed as it happens).
+pub fn run_net_cases(addr: SocketAddr) -> Vec<(&'static str, String)> {
+    net_cases()
+        .into_iter()
+        .filter_map(|(name, case)| {
+            let failure = catch_unwind(AssertUnwindSafe(|| case(addr))).err()?;
+            let message = failure
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| failure.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Some((name, message))
+        })
+        .collect()
 }
 
 /// False, after printing why, when this machine cannot run the server under test: its tests then

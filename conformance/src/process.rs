@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -114,6 +114,40 @@ impl ChildServer {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap the killed server");
     }
+}
+
+/// The path of a binary of this workspace, built first if it is missing or stale (`cargo build
+/// -p PACKAGE --bin PACKAGE`, in the profile and target folder of the running test): for a test
+/// that runs another package's binary, such as the cluster's tests starting copies of server 04
+/// (cargo only hands a test the binaries of its own package). Built once per test process.
+#[track_caller]
+pub fn workspace_binary(package: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, path)) = built.iter().find(|(p, _)| p == package) {
+        return path.clone();
+    }
+    // A test runs from <target>/<profile folder>/deps/<test binary>.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("a test binary lives in <target>/<profile>/deps");
+    let target = profile_dir.parent().expect("a profile folder lives in the target folder");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => panic!("no profile folder in {}", exe.display()),
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
+    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(workspace)
+        .args(["build", "--quiet", "--profile", profile, "-p", package, "--bin", package, "--target-dir"])
+        .arg(target)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {package}: {e}"));
+    assert!(output.status.success(), "cargo build -p {package} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let path = profile_dir.join(package);
+    assert!(path.is_file(), "cargo built {package} but {} is missing", path.display());
+    built.push((package.to_string(), path.clone()));
+    path
 }
 
 impl Drop for ChildServer {

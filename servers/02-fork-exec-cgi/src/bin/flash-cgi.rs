@@ -156,7 +156,7 @@ fn write_response(res: Response, out: &mut impl Write) -> io::Result<()> {
     }
     out.write_all(b"\r\n")?;
     match res.body {
-        Body::Empty => {}
+        Body::Empty | Body::HeadOnly(_) => {}
         Body::Static(b) => out.write_all(b)?,
         Body::Bytes(b) => out.write_all(&b)?,
         Body::File { file, len } => {
