@@ -188,6 +188,8 @@ struct Slot {
     probed: bool,
     /// How it last exited.
     last_exit: Option<String>,
+    /// The current process was killed for missing `--start-timeout`.
+    start_timed_out: bool,
     /// The slot goes away once its process has stopped (the cluster shrank).
     leaving: bool,
 }
@@ -348,6 +350,7 @@ impl State {
             next_probe: now,
             probed: false,
             last_exit: None,
+            start_timed_out: false,
             leaving: false,
         });
     }
@@ -375,7 +378,7 @@ impl State {
                     if let Some(child) = &s.child {
                         let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
                     }
-                    self.slots[i].last_exit = Some("not healthy within --start-timeout (killed)".into());
+                    self.slots[i].start_timed_out = true;
                 }
                 _ => {}
             }
@@ -418,10 +421,12 @@ impl State {
         let s = &mut self.slots[i];
         s.child = None;
         self.proxy.send(Msg::Remove(s.id));
-        let how = describe(status);
-        // A copy killed for missing --start-timeout keeps that reason rather than "killed by SIGKILL".
-        let kept = if s.phase == Phase::Starting { s.last_exit.take() } else { None };
-        s.last_exit = Some(kept.unwrap_or_else(|| how.clone()));
+        let how = if std::mem::take(&mut s.start_timed_out) {
+            "not healthy within --start-timeout (killed)".to_string()
+        } else {
+            describe(status)
+        };
+        s.last_exit = Some(how.clone());
         let phase = std::mem::replace(&mut s.phase, Phase::Dead);
         s.since = now;
         if phase == Phase::Stopping {
@@ -463,7 +468,7 @@ impl State {
         s.since = now;
         s.next_probe = now;
         s.health_fails = 0;
-        s.last_exit = None;
+        s.start_timed_out = false;
         match free_port().and_then(|port| spawn_copy(&template, index, port).map(|child| (port, child))) {
             Ok((port, child)) => {
                 s.addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -594,6 +599,7 @@ impl State {
                 next_probe: now,
                 probed: false,
                 last_exit: None,
+                start_timed_out: false,
                 leaving: false,
             });
             let i = self.slots.len() - 1;
