@@ -93,8 +93,12 @@ fn with_restart_never_a_dead_copy_stays_dead_and_the_rest_serve() {
 /// the cluster serves on the copies that work. (Copy 0's command exits 3; copy 1 runs 04.)
 #[test]
 fn a_command_that_exits_at_once_is_given_up_after_its_tries() {
-    let script = format!(r#"sh -c 'if [ "$1" = 0 ]; then exit 3; fi; exec "$2" --port "$0" --quiet' {{port}} {{index}} {}"#, server_04().display());
-    let cluster = Cluster::start(&["--backend", &script, "--size", "2", "--start-tries", "3", "--restart-delay", "10ms"]);
+    let script = format!(
+        r#"sh -c 'if [ "$1" = 0 ]; then exit 3; fi; exec "$2" --port "$0" --quiet' {{port}} {{index}} {}"#,
+        server_04().display()
+    );
+    let cluster =
+        Cluster::start(&["--backend", &script, "--size", "2", "--start-tries", "3", "--restart-delay", "10ms"]);
     let copies = until("copy 0 to be given up on", PATIENCE, || {
         let copies = cluster.copies();
         copies.iter().any(|c| c["index"] == 0 && c["gave_up"] == true).then_some(copies)

@@ -159,6 +159,8 @@ pub struct Scripted {
     pub addr: SocketAddr,
     /// Every request received, in order.
     pub seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// How many connections brought at least one request (health checks' bare connects do not).
+    pub connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Set to stop the accept loop.
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The accept loop.
@@ -176,20 +178,21 @@ impl Scripted {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a scripted backend");
         let addr = listener.local_addr().expect("its address");
         let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let script = Arc::new(script);
-        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let (seen2, stop2, connections2) = (seen.clone(), stop.clone(), connections.clone());
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(mut stream) = stream else { continue };
-                let (seen, script) = (seen2.clone(), script.clone());
+                let (seen, script, connections) = (seen2.clone(), script.clone(), connections2.clone());
                 std::thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(PATIENCE));
                     let mut buf = Vec::new();
-                    loop {
+                    for served in 0.. {
                         // One request: a head, then the Content-Length the cluster always sends.
                         let mut head = flash_common::parse::Head::default();
                         let limits = flash_common::parse::Limits::default();
@@ -209,6 +212,9 @@ impl Scripted {
                                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                             }
                         };
+                        if served == 0 {
+                            connections.fetch_add(1, Ordering::SeqCst);
+                        }
                         let raw = String::from_utf8_lossy(&buf[..len + body]).into_owned();
                         buf.drain(..len + body);
                         let line = raw.lines().next().unwrap_or_default().to_string();
@@ -226,7 +232,7 @@ impl Scripted {
                 });
             }
         });
-        Scripted { addr, seen, stop, thread: Some(thread) }
+        Scripted { addr, seen, connections, stop, thread: Some(thread) }
     }
 
     /// The `--upstream` URL.
@@ -248,5 +254,26 @@ impl Drop for Scripted {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A gate scripted backends wait at: closed until a test opens it (bounded by [`PATIENCE`]), to
+/// hold requests in flight for exactly as long as a test needs.
+#[derive(Clone, Default)]
+pub struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    /// Waits until the gate is open (or [`PATIENCE`] passes, so a failing test cannot hang).
+    pub fn pass(&self) {
+        let (open, changed) = &*self.0;
+        let guard = open.lock().unwrap();
+        let _ = changed.wait_timeout_while(guard, PATIENCE, |open| !*open).unwrap();
+    }
+
+    /// Opens the gate for everyone waiting and everyone to come.
+    pub fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap() = true;
+        changed.notify_all();
     }
 }
