@@ -16,6 +16,7 @@
 //! own, as nginx does by default.
 
 use std::borrow::Cow;
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use flash_common::response::status_has_body;
@@ -51,8 +52,11 @@ pub fn encode_request(req: &Request<'_>, cluster: SocketAddr) -> Vec<u8> {
     out.push(b' ');
     out.extend_from_slice(req.target().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let connection = || req.headers().filter(|(n, _)| n.eq_ignore_ascii_case("connection")).map(|(_, v)| v);
+    // Collected once (no allocation when, as usual, there is none), not searched per field.
+    let connection: Vec<&[u8]> =
+        req.headers().filter(|(n, _)| n.eq_ignore_ascii_case("connection")).map(|(_, v)| v).collect();
     let (mut host, mut framed) = (false, false);
+    // The lists this hop extends; empty (unallocated) unless the client sent them.
     let (mut via, mut xff, mut forwarded) = (Vec::new(), Vec::new(), Vec::new());
     for (name, value) in req.headers() {
         let lower = name.as_bytes();
@@ -60,7 +64,10 @@ pub fn encode_request(req: &Request<'_>, cluster: SocketAddr) -> Vec<u8> {
             framed = true;
             continue;
         }
-        if hop_by_hop(lower) || lower.eq_ignore_ascii_case(b"expect") || named_by_connection(lower, connection()) {
+        if hop_by_hop(lower)
+            || lower.eq_ignore_ascii_case(b"expect")
+            || named_by_connection(lower, connection.iter().copied())
+        {
             continue;
         }
         let list = match name {
@@ -75,26 +82,36 @@ pub fn encode_request(req: &Request<'_>, cluster: SocketAddr) -> Vec<u8> {
         };
         append_item(list, value);
     }
+    // Writing into a Vec cannot fail, so the results of `write!` below are ignored.
     if !host {
-        field(&mut out, b"Host", cluster.to_string().as_bytes());
+        let _ = write!(out, "Host: {cluster}\r\n");
     }
-    append_item(&mut via, format!("1.{} {PSEUDONYM}", req.minor_version()).as_bytes());
-    field(&mut out, b"Via", &via);
+    extend_list(&mut out, b"Via", &via);
+    let _ = write!(out, "1.{} {PSEUDONYM}\r\n", req.minor_version());
     let ip = req.peer().ip();
-    append_item(&mut xff, ip.to_string().as_bytes());
-    field(&mut out, b"X-Forwarded-For", &xff);
-    let node = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    extend_list(&mut out, b"X-Forwarded-For", &xff);
+    let _ = write!(out, "{ip}\r\n");
+    extend_list(&mut out, b"Forwarded", &forwarded);
+    let _ = match ip {
+        IpAddr::V4(v4) => write!(out, "for={v4};proto=http\r\n"),
+        IpAddr::V6(v6) => write!(out, "for=\"[{v6}]\";proto=http\r\n"),
     };
-    append_item(&mut forwarded, format!("for={node};proto=http").as_bytes());
-    field(&mut out, b"Forwarded", &forwarded);
     if framed || !body.is_empty() {
-        field(&mut out, b"Content-Length", body.len().to_string().as_bytes());
+        let _ = write!(out, "Content-Length: {}\r\n", body.len());
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// Starts the field `name` with the items the client sent (`existing`), ready for this hop's.
+fn extend_list(out: &mut Vec<u8>, name: &[u8], existing: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(existing);
+    if !existing.is_empty() {
+        out.extend_from_slice(b", ");
+    }
 }
 
 /// Appends one field line.
