@@ -6,7 +6,9 @@
 # `least_conn`, `keepalive 64` to the copies, HTTP/1.1 upstream), both pinned to CPU 0, as
 # `flash-load compare --pin` pins a server. flash-load (one thread) runs on CPU 1 beside the
 # copies. For each of RUNS rounds, interleaved: nginx, the cluster, and one copy called directly,
-# closed loop (64 connections, DUR) and open loop (RATE requests/s over 64 connections, DUR).
+# closed loop (64 connections, DUR), open loop (RATE requests/s over 64 connections, DUR), and a
+# light open loop (1,000 requests/s over 4 connections: no queueing anywhere, so the difference
+# from calling the copy directly is the hop itself).
 # Before each measurement the load average and the busiest processes are saved, because the
 # machine is shared.
 #
@@ -86,11 +88,15 @@ declare -A PORT=([nginx]=18082 [cluster]=18081 [direct]=19001)
 declare -A PID=([nginx]=$NGINX_PID [cluster]=$CLUSTER_PID [direct]=$COPY_PID)
 for run in $(seq "$RUNS"); do
   for who in nginx cluster direct; do
-    for mode in closed open; do
+    for mode in closed open light; do
       f="$OUT/$who-$mode-run$run"
       { date -Is; cat /proc/loadavg; ps -eo pcpu,psr,ni,comm --sort=-pcpu | head -8; } > "$f.machine.txt"
-      args=(-c 64 -d "$DUR" --server-pid "${PID[$who]}" --json "$f.json")
-      [ "$mode" = open ] && args+=(--rate "$RATE")
+      args=(-d "$DUR" --server-pid "${PID[$who]}" --json "$f.json")
+      case "$mode" in
+        closed) args+=(-c 64) ;;
+        open) args+=(-c 64 --rate "$RATE") ;;
+        light) args+=(-c 4 --rate 1000) ;;
+      esac
       taskset -c 1 $R/flash-load "http://127.0.0.1:${PORT[$who]}/hello" "${args[@]}" > "$f.txt" 2>&1
     done
   done
@@ -108,19 +114,24 @@ def load(who, mode):
                          cores=r["cpu"].get("server_cores") or 0.0, per_cpu_s=r["requests"] / cpu if cpu else 0.0,
                          errors=sum(r["errors"].values())))
     return {k: statistics.median(row[k] for row in rows) for k in rows[0]} | {"all_rps": [round(x["rps"]) for x in rows]}
-res = {(who, mode): load(who, mode) for who in ("nginx", "cluster", "direct") for mode in ("closed", "open")}
+res = {(who, mode): load(who, mode) for who in ("nginx", "cluster", "direct") for mode in ("closed", "open", "light")}
 print(f"\n### /hello, 2 copies of 04 (median of {runs} interleaved rounds of {dur}; proxies on CPU 0, copies and flash-load on CPU 1)\n")
 print("| target | closed loop c64, req/s | p50 | p99 | proxy cores | req per proxy CPU-s | open loop "
-      f"{rate}/s: p50 | p99 | errors | every round, req/s |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+      f"{rate}/s: p50 | p99 | 1,000/s: p50 | p99 | errors | every round, req/s |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for who, name in (("nginx", "nginx 1 worker"), ("cluster", "flash-cluster --threads 1"), ("direct", "one copy, direct")):
-    c, o = res[(who, "closed")], res[(who, "open")]
+    c, o, l = res[(who, "closed")], res[(who, "open")], res[(who, "light")]
     print(f"| {name} | {c['rps']:,.0f} | {c['p50']:,.0f} µs | {c['p99']:,.0f} µs | {c['cores']:.2f} | {c['per_cpu_s']:,.0f} | "
-          f"{o['p50']:,.0f} µs | {o['p99']:,.0f} µs | {c['errors'] + o['errors']:.0f} | {c['all_rps']} |")
+          f"{o['p50']:,.0f} µs | {o['p99']:,.0f} µs | {l['p50']:,.0f} µs | {l['p99']:,.0f} µs | "
+          f"{c['errors'] + o['errors'] + l['errors']:.0f} | {c['all_rps']} |")
 c, n = res[("cluster", "closed")], res[("nginx", "closed")]
-oc, on, od = res[("cluster", "open")], res[("nginx", "open")], res[("direct", "open")]
+oc, on = res[("cluster", "open")], res[("nginx", "open")]
+lc, ln, ld = res[("cluster", "light")], res[("nginx", "light")], res[("direct", "light")]
 print(f"\ncluster / nginx: req/s {c['rps'] / n['rps']:.2f}x, closed-loop p99 {c['p99'] / n['p99']:.2f}x, "
       f"req per proxy CPU-second {c['per_cpu_s'] / n['per_cpu_s']:.2f}x, open-loop p99 {oc['p99'] / on['p99']:.2f}x")
-print(f"the hop at {rate}/s: p50 {od['p50']:,.0f} µs direct -> {oc['p50']:,.0f} µs through the cluster "
-      f"(+{oc['p50'] - od['p50']:,.0f} µs), p99 {od['p99']:,.0f} -> {oc['p99']:,.0f} µs")
+print(f"the hop at 1,000/s: p50 {ld['p50']:,.0f} µs direct, {lc['p50']:,.0f} µs through the cluster "
+      f"(+{lc['p50'] - ld['p50']:,.0f} µs), {ln['p50']:,.0f} µs through nginx (+{ln['p50'] - ld['p50']:,.0f} µs); "
+      f"p99 {ld['p99']:,.0f} / {lc['p99']:,.0f} / {ln['p99']:,.0f} µs")
+print(f"proxy CPU per request: cluster {1e6 / c['per_cpu_s']:.1f} µs, nginx {1e6 / n['per_cpu_s']:.1f} µs; "
+      f"a copy answering directly {1e6 / res[('direct', 'closed')]['per_cpu_s']:.1f} µs")
 EOF
