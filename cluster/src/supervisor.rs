@@ -194,6 +194,35 @@ struct Slot {
     leaving: bool,
 }
 
+impl Slot {
+    /// A copy not started yet (`index`), or an upstream (`url`, `addr`), with fresh counters.
+    fn new(index: Option<usize>, url: Option<String>, addr: SocketAddr) -> Slot {
+        let now = Instant::now();
+        Slot {
+            index,
+            url,
+            child: None,
+            addr,
+            id: 0,
+            phase: if index.is_some() { Phase::Dead } else { Phase::Starting },
+            stats: Arc::new(CopyStats::default()),
+            restarts: 0,
+            start_failures: 0,
+            crashes: 0,
+            gave_up: false,
+            restart_at: None,
+            since: now,
+            health_fails: 0,
+            probing: false,
+            next_probe: now,
+            probed: false,
+            last_exit: None,
+            start_timed_out: false,
+            leaving: false,
+        }
+    }
+}
+
 /// The supervisor's state; only its thread touches it.
 struct State {
     /// The command line.
@@ -327,32 +356,10 @@ impl State {
     }
 
     fn add_upstream(&mut self, upstream: &Upstream) {
-        let id = self.new_id();
-        let stats = Arc::new(CopyStats::default());
-        self.proxy.send(Msg::Add { id, addr: upstream.addr, stats: stats.clone() });
-        let now = Instant::now();
-        self.slots.push(Slot {
-            index: None,
-            url: Some(upstream.url.clone()),
-            child: None,
-            addr: upstream.addr,
-            id,
-            phase: Phase::Starting,
-            stats,
-            restarts: 0,
-            start_failures: 0,
-            crashes: 0,
-            gave_up: false,
-            restart_at: None,
-            since: now,
-            health_fails: 0,
-            probing: false,
-            next_probe: now,
-            probed: false,
-            last_exit: None,
-            start_timed_out: false,
-            leaving: false,
-        });
+        let mut slot = Slot::new(None, Some(upstream.url.clone()), upstream.addr);
+        slot.id = self.new_id();
+        self.proxy.send(Msg::Add { id: slot.id, addr: slot.addr, stats: slot.stats.clone() });
+        self.slots.push(slot);
     }
 
     /// Everything that happens with time: reaping, restarts, deadlines, probes, size.
@@ -579,29 +586,7 @@ impl State {
         let mut count = self.slots.iter().filter(|s| counted(s)).count();
         while count < self.target {
             let index = (0..).find(|n| !self.slots.iter().any(|s| s.index == Some(*n) && counted(s))).unwrap_or(0);
-            let now = Instant::now();
-            self.slots.push(Slot {
-                index: Some(index),
-                url: None,
-                child: None,
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                id: 0,
-                phase: Phase::Dead,
-                stats: Arc::new(CopyStats::default()),
-                restarts: 0,
-                start_failures: 0,
-                crashes: 0,
-                gave_up: false,
-                restart_at: None,
-                since: now,
-                health_fails: 0,
-                probing: false,
-                next_probe: now,
-                probed: false,
-                last_exit: None,
-                start_timed_out: false,
-                leaving: false,
-            });
+            self.slots.push(Slot::new(Some(index), None, SocketAddr::from(([127, 0, 0, 1], 0))));
             let i = self.slots.len() - 1;
             self.spawn(i);
             count += 1;

@@ -556,11 +556,16 @@ static REG_NAME: [bool; 256] = {
 
 /// `Content-Length` is digits only: no sign, no spaces inside, no hex (RFC 9110 §8.6).
 fn parse_length(item: &[u8]) -> Result<u64, HttpError> {
-    const BAD: HttpError = HttpError::new(400, "invalid Content-Length");
+    digits(item).ok_or(HttpError::new(400, "invalid Content-Length"))
+}
+
+/// A `Content-Length` value: 1 to 19 decimal digits and nothing else (so it fits a `u64`). The
+/// response reader shares it, so that both directions agree on what a length is.
+pub(crate) fn digits(item: &[u8]) -> Option<u64> {
     if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
-        return Err(BAD);
+        return None;
     }
-    Ok(item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+    Some(item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Whether `c` may appear in a token (RFC 9110 §5.6.2): visible ASCII but ``"(),/:;<=>?@[\]{}``.

@@ -15,7 +15,7 @@
 use std::ops::Range;
 
 use crate::chunked::ChunkedDecoder;
-use crate::parse::{trim, HttpError, Span};
+use crate::parse::{digits, trim, HttpError, Span};
 use crate::response::status_has_body;
 
 /// How many header fields a response may carry.
@@ -94,7 +94,7 @@ pub fn parse_response_head(
         let value = trim(h.value);
         if h.name.eq_ignore_ascii_case("content-length") {
             for item in value.split(|&c| c == b',').map(trim) {
-                let n = parse_digits(item).ok_or_else(|| bad("invalid Content-Length in the response"))?;
+                let n = digits(item).ok_or_else(|| bad("invalid Content-Length in the response"))?;
                 if length.is_some_and(|l| l != n) {
                     return Err(bad("conflicting Content-Length values in the response"));
                 }
@@ -137,14 +137,6 @@ pub fn parse_response_head(
 /// A 502 for what the response got wrong.
 fn bad(reason: &'static str) -> HttpError {
     HttpError::new(502, reason)
-}
-
-/// Plain decimal digits, as `Content-Length` must be.
-fn parse_digits(item: &[u8]) -> Option<u64> {
-    if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Where the reader is in the current response.
