@@ -438,15 +438,6 @@ impl Conn {
     /// Encodes the response to the current request, which nothing is owed before, and consumes
     /// the request's bytes.
     fn finish(&mut self, res: Response, consumed: usize) {
-        if res.abort {
-            // Whatever was answered before still goes out; then the connection ends.
-            if self.site.logging() {
-                self.log(true, res.status, 0);
-            }
-            self.closing = true;
-            self.start += consumed;
-            return;
-        }
         let is_last_buffered = self.start + consumed == self.end;
         let keep_alive = self.head.keep_alive && !res.close && !(self.stopping && is_last_buffered);
         let is_head = self.head.method.get(&self.buf[self.start..self.end]) == b"HEAD";
@@ -463,6 +454,12 @@ impl Conn {
 
     /// Encodes one response into the output (a file body is streamed from there on).
     fn emit(&mut self, res: Response, keep_alive: bool, minor: u8, is_head: bool) {
+        if res.abort {
+            // Not a byte of this answer, and nothing after it: the connection ends once the
+            // answers before it are written.
+            self.closing = true;
+            return;
+        }
         let date = self.date();
         encode_head(&mut self.out, &res, &date, minor, keep_alive);
         if !is_head && status_has_body(res.status) {
@@ -804,8 +801,9 @@ mod tests {
         let (_responder, pending) = crate::reply::deferred();
         let mut pending = Some(pending);
         conn.process(|_| Reply::Later(pending.take().expect("one request")));
-        assert!(conn.take_pending().is_some() && !conn.is_done());
-        conn.complete(Response::aborted());
+        let (id, _pending) = conn.take_pending().expect("the deferred answer");
+        assert!(!conn.is_done());
+        conn.complete(id, Response::aborted());
         assert!(!conn.wants_write() && conn.is_done());
     }
 
