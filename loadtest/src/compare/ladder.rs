@@ -8,6 +8,10 @@
 //! nginx is not installed, `--peers` was not given), the report lists it as not measured with that
 //! reason, and the comparison goes on. A test checks that every folder in `servers/` has its row,
 //! so that a new server cannot be left out by forgetting the line.
+//!
+//! One row is not a server but Flash's cluster (`cluster/`): `flash-cluster` in front of two
+//! copies of server 04 that it starts itself, on the same CPUs as any other row, so the report
+//! shows what the hop and the supervision cost next to the single server it multiplies.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -30,7 +34,14 @@ pub enum Start {
     /// The replicated log (`replog/`, package `flash-replog`) as `flash-replog demo` starts it: a
     /// primary and two secondaries, measured through the primary under the `replog-*` scenarios.
     Replog,
+    /// Flash's cluster, `cluster/` (package `flash-cluster`), started with the flags every Flash
+    /// server gets, `--backend` running [`CLUSTER_COPIES`] copies of server 04 with them too, and
+    /// `--queue 1024`.
+    Cluster,
 }
+
+/// How many copies of 04 the cluster row runs.
+pub const CLUSTER_COPIES: usize = 2;
 
 /// The name of the replicated log's row (the `replog-*` scenarios measure it and nothing else).
 pub const REPLOG: &str = "replog";
@@ -58,17 +69,24 @@ impl Rung {
     /// A Flash lesson or a reference.
     pub fn kind(&self) -> Kind {
         match self.start {
-            Start::Flash | Start::Replog => Kind::Flash,
+            Start::Flash | Start::Replog | Start::Cluster => Kind::Flash,
             Start::Nginx | Start::Peer(_) => Kind::Reference,
         }
     }
 
-    /// The cargo package (and binary) of a Flash server.
+    /// The cargo package (and binary) of a Flash server, the replicated log or the cluster.
     pub fn package(&self) -> Option<String> {
         match self.start {
             Start::Flash | Start::Replog => Some(format!("flash-{}", self.name)),
+            Start::Cluster => Some("flash-cluster".into()),
             _ => None,
         }
+    }
+
+    /// Every package it runs: its own, and for the cluster the server its copies run.
+    pub fn packages(&self) -> Vec<String> {
+        let copies = (self.start == Start::Cluster).then(|| "flash-04-epoll".to_string());
+        self.package().into_iter().chain(copies).collect()
     }
 
     /// Whether a Flash server's folder is in this checkout (a reference has none).
@@ -76,7 +94,10 @@ impl Rung {
         match (self.start, workspace) {
             (Start::Flash, Some(ws)) => ws.join("servers").join(self.name).join("Cargo.toml").is_file(),
             (Start::Replog, Some(ws)) => ws.join(self.name).join("Cargo.toml").is_file(),
-            (Start::Flash | Start::Replog, None) => false,
+            (Start::Cluster, Some(ws)) => {
+                ws.join("cluster/Cargo.toml").is_file() && ws.join("servers/04-epoll/Cargo.toml").is_file()
+            }
+            (Start::Flash | Start::Replog | Start::Cluster, None) => false,
             _ => true,
         }
     }
@@ -112,6 +133,31 @@ impl Rung {
                 let args = ["demo", "--port", "0", "--heartbeat-ms", "100"].map(String::from).to_vec();
                 Ok(Launch { program: binary, args, port: PortRule::Announced, cpus: ctx.cpus.clone(), scratch: None })
             }
+            Start::Cluster => {
+                let Some(workspace) = ctx.workspace.filter(|ws| self.in_checkout(Some(ws))) else {
+                    return Err("cluster/ or servers/04-epoll is not in this checkout".into());
+                };
+                let folder = if ctx.profile == "dev" { "debug" } else { ctx.profile };
+                let [cluster, copy] =
+                    ["flash-cluster", "flash-04-epoll"].map(|p| target_dir(workspace).join(folder).join(p));
+                if let Some(missing) = [&cluster, &copy].into_iter().find(|b| !b.is_file()) {
+                    return Err(format!("no binary at {} (build it, or drop --no-build)", missing.display()));
+                }
+                // Each copy gets the flags every Flash server gets (the docroot matters for the
+                // static scenario), quoted for the cluster's word splitting.
+                let mut backend = format!("{} --port {{port}} --quiet", quote(&copy.display().to_string()));
+                for arg in &ctx.flash_args {
+                    backend.push(' ');
+                    backend.push_str(&quote(arg));
+                }
+                let mut args = ctx.flash_args.clone();
+                args.extend(["--backend".into(), backend, "--size".into(), CLUSTER_COPIES.to_string()]);
+                // The pipelined scenario keeps 64 x 16 requests outstanding: with the default queue
+                // (128) most of them would be refused with 503, which is the queue doing its job,
+                // not the throughput this row is here to show.
+                args.extend(["--queue".into(), "1024".into()]);
+                Ok(Launch::flash(cluster, args, ctx.cpus.clone()))
+            }
             Start::Nginx => {
                 let nginx = find_on_path("nginx", ctx.path.as_deref())
                     .ok_or("nginx is not on PATH (apt-get install -y nginx)")?;
@@ -144,6 +190,7 @@ pub const LADDER: &[Rung] = &[
     Rung::flash("07-reactors"),
     Rung::flash("08-io-uring"),
     Rung { name: REPLOG, start: Start::Replog },
+    Rung { name: "cluster", start: Start::Cluster },
     Rung::reference("nginx", Start::Nginx),
     Rung::reference("hyper", Start::Peer("hyper-peer")),
     Rung::reference("may_minihttp", Start::Peer("may-peer")),
@@ -200,8 +247,7 @@ pub fn select(wanted: &[String]) -> Result<Vec<Rung>, String> {
 /// flash-conformance turns on), and every server would be compiled a second time. `--workspace`
 /// resolves as `cargo build` does, and `--bin` still builds only the servers asked for.
 pub fn build(workspace: &Path, rungs: &[Rung], profile: &str) -> Result<(), String> {
-    let packages: Vec<String> =
-        rungs.iter().filter(|r| r.in_checkout(Some(workspace))).filter_map(Rung::package).collect();
+    let packages = packages_of(rungs.iter().filter(|r| r.in_checkout(Some(workspace))));
     if packages.is_empty() {
         return Ok(());
     }
@@ -215,6 +261,17 @@ pub fn build(workspace: &Path, rungs: &[Rung], profile: &str) -> Result<(), Stri
     }
 }
 
+/// The packages `rungs` run, each once (the cluster's copies are server 04, which may be a row too).
+fn packages_of<'a>(rungs: impl Iterator<Item = &'a Rung>) -> Vec<String> {
+    let mut packages: Vec<String> = Vec::new();
+    for package in rungs.flat_map(Rung::packages) {
+        if !packages.contains(&package) {
+            packages.push(package);
+        }
+    }
+    packages
+}
+
 /// The arguments of [`build`]'s cargo command.
 fn build_args(profile: &str, packages: &[String]) -> Vec<String> {
     let mut args: Vec<String> = vec!["build".into(), "--profile".into(), profile.into(), "--workspace".into()];
@@ -222,6 +279,11 @@ fn build_args(profile: &str, packages: &[String]) -> Vec<String> {
         args.extend(["--bin".into(), package.clone()]);
     }
     args
+}
+
+/// `word` in single quotes, as a shell (and the cluster's `--backend` splitting) reads it back.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// The first executable file called `name` in the folders of `path` (a `PATH` value).
@@ -343,6 +405,46 @@ mod tests {
             missing.starts_with("no may-peer in ") && missing.ends_with("(nor in its target/release)"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn the_cluster_row_runs_two_copies_of_04_with_the_servers_flags() {
+        let ws = tempfile::Builder::new().prefix("flash-load-cluster-").tempdir().unwrap();
+        for file in ["cluster/Cargo.toml", "servers/04-epoll/Cargo.toml", "target/release/flash-cluster"] {
+            std::fs::create_dir_all(ws.path().join(file).parent().unwrap()).unwrap();
+            std::fs::write(ws.path().join(file), "").unwrap();
+        }
+        let row = LADDER.iter().find(|r| r.start == Start::Cluster).unwrap();
+        let packages = vec!["flash-cluster".to_string(), "flash-04-epoll".into()];
+        assert_eq!((row.name, row.kind(), row.packages()), ("cluster", Kind::Flash, packages));
+        let flash_args = vec!["--threads".into(), "1".into(), "--docroot".into(), "/tmp/it's here".into()];
+        let ctx = Context { workspace: Some(ws.path()), profile: "release", flash_args, ..Context::default() };
+        assert!(row.launch(&ctx).unwrap_err().contains("flash-04-epoll"), "the copies' binary is needed too");
+        std::fs::write(ws.path().join("target/release/flash-04-epoll"), "").unwrap();
+        let launch = row.launch(&ctx).unwrap();
+        let copy = ws.path().join("target/release/flash-04-epoll").display().to_string();
+        let backend = format!("'{copy}' --port {{port}} --quiet '--threads' '1' '--docroot' '/tmp/it'\\''s here'");
+        let want = [
+            "--port",
+            "0",
+            "--quiet",
+            "--threads",
+            "1",
+            "--docroot",
+            "/tmp/it's here",
+            "--backend",
+            &backend,
+            "--size",
+            "2",
+            "--queue",
+            "1024",
+        ];
+        assert_eq!(launch.args, want);
+        assert!(matches!(launch.port, PortRule::Announced));
+        let args = build_args("release", &packages_of(LADDER.iter()));
+        for bin in ["flash-cluster", "flash-04-epoll"] {
+            assert_eq!(args.iter().filter(|a| *a == bin).count(), 1, "{bin} built once: {args:?}");
+        }
     }
 
     #[test]
