@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
+use flash_common::parse::trim;
 use flash_common::response::status_has_body;
 use flash_common::response_reader::{ResponseFraming, ResponseHead};
 use flash_common::{Body, Request, Response};
@@ -35,10 +36,6 @@ fn hop_by_hop(name: &[u8]) -> bool {
 /// Whether `name` is one of the field names listed in the message's `Connection` fields.
 fn named_by_connection<'a>(name: &[u8], mut connection: impl Iterator<Item = &'a [u8]>) -> bool {
     connection.any(|v| v.split(|&c| c == b',').any(|t| trim(t).eq_ignore_ascii_case(name)))
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    flash_common::parse::trim(s)
 }
 
 /// Writes `req` as the request a copy receives: HTTP/1.1 (the pool keeps connections to copies

@@ -476,6 +476,9 @@ impl State {
         s.next_probe = now;
         s.health_fails = 0;
         s.start_timed_out = false;
+        // A probe of the previous process may still be out; its answer will name an id that is
+        // gone and be ignored, so the new process must not wait for it.
+        s.probing = false;
         match free_port().and_then(|port| spawn_copy(&template, index, port).map(|child| (port, child))) {
             Ok((port, child)) => {
                 s.addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -5,8 +5,9 @@
 //!
 //! 1. **The HTTP layer does no I/O.** [`parse`] and [`chunked`] turn bytes into requests, [`conn`]
 //!    turns a connection's bytes into responses and says what it wants next (read, write,
-//!    close), and [`response`] turns responses into bytes. Nothing in them touches a socket, so
-//!    every server, blocking or event-driven, drives the same logic and behaves the same.
+//!    close), and [`response`] turns responses into bytes ([`response_reader`] turns them back,
+//!    for clients and the cluster's proxy). Nothing in them touches a socket, so every server,
+//!    blocking or event-driven, drives the same logic and behaves the same.
 //! 2. **A server never parses or formats HTTP itself.** It moves bytes between sockets and a
 //!    [`Conn`], and decides who runs what, when. That decision is the lesson of each server.
 //!

@@ -5,6 +5,7 @@
 //! The cluster runs under [`ChildServer`], so a failing test never leaves it behind; the copies
 //! die with it (PDEATHSIG), and a test that stops it with SIGTERM checks they were stopped.
 
+// Each test file uses a part of this module; the rest would be reported as dead code there.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -260,7 +261,10 @@ impl Drop for Scripted {
 /// A gate scripted backends wait at: closed until a test opens it (bounded by [`PATIENCE`]), to
 /// hold requests in flight for exactly as long as a test needs.
 #[derive(Clone, Default)]
-pub struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+pub struct Gate(
+    /// Whether the gate is open, and the condition waiters sleep on.
+    std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+);
 
 impl Gate {
     /// Waits until the gate is open (or [`PATIENCE`] passes, so a failing test cannot hang).
