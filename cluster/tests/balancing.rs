@@ -9,6 +9,17 @@ use std::sync::atomic::Ordering;
 use common::{backend_04, Answer, Cluster, Gate, Scripted, PATIENCE};
 use flash_conformance::wait::until_true;
 
+/// A backend that answers `body` to everything, once the gate it returns is open.
+fn held_backend(body: &'static str) -> (Gate, Scripted) {
+    let gate = Gate::default();
+    let held = gate.clone();
+    let backend = Scripted::start(move |_, _| {
+        held.pass();
+        Answer::ok(body)
+    });
+    (gate, backend)
+}
+
 /// A request held by one copy does not hold up the others: the next requests go to the copy with
 /// fewer outstanding.
 #[test]
@@ -58,12 +69,7 @@ fn connections_to_a_copy_are_kept_alive_and_reused() {
 /// with 503 and Retry-After; the waiting ones are served when the copy is free.
 #[test]
 fn past_max_in_flight_requests_queue_and_past_the_queue_they_get_503() {
-    let gate = Gate::default();
-    let held = gate.clone();
-    let backend = Scripted::start(move |_, _| {
-        held.pass();
-        Answer::ok("served")
-    });
+    let (gate, backend) = held_backend("served");
     let url = backend.url();
     let cluster = Cluster::start(&["--upstream", &url, "--max-in-flight", "1", "--queue", "2"]);
     let answers = std::thread::scope(|s| {
@@ -94,12 +100,7 @@ fn past_max_in_flight_requests_queue_and_past_the_queue_they_get_503() {
 /// A request that waits in the queue past `--request-timeout` is answered 504 and never sent.
 #[test]
 fn a_request_that_waits_too_long_in_the_queue_is_504() {
-    let gate = Gate::default();
-    let held = gate.clone();
-    let backend = Scripted::start(move |_, _| {
-        held.pass();
-        Answer::ok("late")
-    });
+    let (gate, backend) = held_backend("late");
     let url = backend.url();
     let cluster = Cluster::start(&["--upstream", &url, "--max-in-flight", "1", "--request-timeout", "500ms"]);
     std::thread::scope(|s| {
