@@ -20,8 +20,9 @@ use flash_common::config::parse_duration;
 #[command(next_help_heading = "Cluster")]
 pub struct ClusterFlags {
     /// The command that runs one copy, e.g. 'target/release/flash-04-epoll --port {port} --quiet':
-    /// `{port}` is replaced by a free port for each copy, `{index}` by its number. Split into words
-    /// like a shell would (quotes, backslashes); no other shell syntax (use `sh -c '...'`).
+    /// `{port}` is replaced by a free port for each copy (also given in `$PORT`), `{index}` by its
+    /// number. Split into words like a shell would (quotes, backslashes); no other shell syntax
+    /// (use `sh -c '...'`).
     #[arg(long, value_parser = parse_backend)]
     pub backend: Option<String>,
     /// A server already running elsewhere, e.g. http://10.0.0.7:8080 (repeatable; nginx `server`

@@ -802,15 +802,18 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts one copy: `{port}` and `{index}` filled in, in a process group of its own, killed by the
-/// kernel if the cluster dies, its stdout sent to the cluster's stderr (the cluster's own stdout
-/// starts with its address, which tools read).
+/// Starts one copy: `{port}` and `{index}` filled in (and `$PORT` set), in a process group of its
+/// own, killed by the kernel if the cluster dies, its stdout sent to the cluster's stderr (the
+/// cluster's own stdout starts with its address, which tools read).
 fn spawn_copy(template: &str, index: usize, port: u16) -> io::Result<Child> {
     let line = template.replace("{port}", &port.to_string()).replace("{index}", &index.to_string());
     let words = split_words(&line).map_err(io::Error::other)?;
     let (program, args) = words.split_first().ok_or_else(|| io::Error::other("the command is empty"))?;
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::from(io::stderr().as_fd().try_clone_to_owned()?));
+    // The copy's own port in `$PORT` too, the convention many servers read: never the port the
+    // cluster itself may have been given there.
+    cmd.env("PORT", port.to_string());
     cmd.process_group(0);
     let parent = std::process::id();
     // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe

@@ -215,3 +215,18 @@ fn a_killed_copy_is_restarted() {
     assert_eq!(after["last_exit"], "killed by SIGKILL", "{after}");
     assert_eq!(cluster.client().get("/hello").unwrap().status, 200);
 }
+
+/// A server that reads its port from `$PORT` (as many do) finds its copy's port there, not
+/// whatever the cluster's own environment held.
+#[test]
+fn a_copy_finds_its_port_in_the_environment_too() {
+    let backend = format!(r#"sh -c 'exec "$1" --port "$PORT" --quiet' {{port}} {}"#, server_04().display());
+    let scratch = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flash-cluster"));
+    cmd.args(["--quiet", "--admin-port", "0", "--backend", &backend, "--size", "1"])
+        .env("PORT", "0")
+        .current_dir(scratch.path());
+    let server = flash_conformance::process::ChildServer::spawn(cmd, scratch.path());
+    let mut client = flash_common::client::Client::connect(server.addr(), PATIENCE).unwrap();
+    assert_eq!(client.get("/hello").unwrap().status, 200);
+}
