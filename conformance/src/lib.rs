@@ -37,13 +37,11 @@
 //! Every read has a deadline and no case sleeps to synchronize: a case waits for the bytes or
 //! the close it expects, and fails with what it got instead if they do not come.
 
-pub mod browser;
 pub mod cases;
 pub mod lesson;
 pub mod process;
 pub mod server;
 pub mod stats;
-pub mod wait;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -51,6 +49,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use flash_common::server::Serve;
 
+pub use flash_testkit::{browser, wait};
 pub use server::TestServer;
 pub use wire::{Response, Wire};
 

@@ -8,61 +8,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{Behaviour, TestServer};
 use flash_load::compare::{self, CompareReport, Kind, ServerReport, SCENARIOS};
 use flash_load::{run, LoadSpec};
-
-/// Finds the Chromium binary Debian installs.
-fn chromium() -> PathBuf {
-    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
-        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-            let path = Path::new(dir).join(candidate);
-            if path.is_file() {
-                return path;
-            }
-        }
-    }
-    panic!("this test needs a headless browser: run `apt-get install -y chromium` (CI's .ci/run installs it)");
-}
-
-/// Runs Chromium with `--dump-dom` on a file and returns the DOM, within a minute.
-fn dump_dom(page: &Path, profile: &Path) -> String {
-    let child = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(90)) {
-        Ok(output) => String::from_utf8_lossy(&output.expect("chromium ran").stdout).into_owned(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("chromium did not finish within 90 s");
-        }
-    }
-}
+use flash_testkit::browser::{chromium, dump_dom};
 
 /// A cell made from two real short runs against the test server.
 fn measured_cell(url: &str, scenario: &compare::Scenario, connections: usize) -> compare::Cell {
@@ -128,7 +80,7 @@ fn the_report_renders_its_charts_in_chromium() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "the page loads nothing from the network");
     let profile = tempfile::Builder::new().prefix("flash-load-chromium-profile-").tempdir().unwrap();
-    let dom = dump_dom(&page, profile.path());
+    let dom = dump_dom(&format!("file://{}", page.display()), profile.path(), Duration::from_secs(5));
     // One throughput chart, one latency chart per scenario, one memory chart.
     let mut expected: Vec<(String, Vec<&str>)> = vec![("throughput".into(), vec!["fast", "ref", "slow"])];
     for scenario in scenarios {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{Behaviour, TestServer};
 use flash_load::compare::CompareReport;
+use flash_testkit::wait::until_true;
 
 /// The exit code after SIGINT: 128 + 2, as for any program stopped by Ctrl-C.
 const INTERRUPTED: i32 = 130;
@@ -30,15 +31,6 @@ impl Drop for Reaper {
     }
 }
 
-/// Polls `condition` every few milliseconds until it holds; panics with `what` after `limit`.
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Sends SIGINT to `pid`, as Ctrl-C at a terminal would.
 fn interrupt(pid: u32) {
     let status = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
@@ -48,7 +40,7 @@ fn interrupt(pid: u32) {
 /// Waits (bounded) for the child to exit and returns its status and stdout.
 fn finish(child: &mut Reaper, limit: Duration) -> (ExitStatus, String) {
     let mut status = None;
-    wait_for("flash-load to exit after SIGINT", limit, || {
+    until_true("flash-load to exit after SIGINT", limit, || {
         status = child.0.try_wait().unwrap();
         status.is_some()
     });
@@ -72,7 +64,9 @@ fn sigint_stops_a_run_with_a_report_and_its_json() {
         .unwrap();
     let mut child = Reaper(child);
     // Measuring starts at once (no warm-up): requests arriving at the server mean it is under way.
-    wait_for("requests at the test server", Duration::from_secs(30), || server.requests.load(Ordering::SeqCst) >= 100);
+    until_true("requests at the test server", Duration::from_secs(30), || {
+        server.requests.load(Ordering::SeqCst) >= 100
+    });
     interrupt(child.0.id());
     let (status, stdout) = finish(&mut child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(INTERRUPTED), "{stdout}");
@@ -140,7 +134,7 @@ fn sigint_stops_compare_and_its_server_and_writes_the_partial_report() {
         seen.push(line);
     };
     // The hello scenario's 64 connections open as its measured run begins (no warm-up).
-    wait_for("the load's connections to the server", Duration::from_secs(30), || connections_to(port) >= 64);
+    until_true("the load's connections to the server", Duration::from_secs(30), || connections_to(port) >= 64);
     interrupt(child.0.id());
     let (status, stdout) = finish(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(INTERRUPTED), "{stdout}");

@@ -57,7 +57,8 @@ pub fn dump_dom(url: &str, profile: &Path, budget: Duration) -> String {
     match rx.recv_timeout(DEADLINE) {
         Ok(output) => String::from_utf8_lossy(&output.expect("chromium ran").stdout).into_owned(),
         Err(_) => {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            // By pid, the one process this function started.
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("chromium did not finish within {DEADLINE:?}");
         }
     }
