@@ -160,3 +160,20 @@ fn without_a_backend_there_is_nothing_to_resize() {
     assert_eq!(res.status, 409, "{}", res.text());
     assert_eq!(cluster.client().get("/").unwrap().text(), "hi");
 }
+
+/// The live page in a real browser: its script reads `/status` and fills the table, one row per
+/// copy with its state, and the summary with the size.
+#[test]
+fn the_live_page_shows_every_copy_in_a_browser() {
+    let backend = backend_04();
+    let cluster = Cluster::start(&["--backend", &backend, "--size", "2"]);
+    cluster.wait_for_size(2);
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/", cluster.admin());
+    let dom = flash_conformance::browser::dump_dom(&url, profile.path(), Duration::from_secs(3));
+    assert!(dom.contains("size 2 "), "the summary shows the size: {dom}");
+    for copy in ["copy 0", "copy 1"] {
+        assert!(dom.contains(&format!("<td>{copy}</td>")), "{copy} has a row: {dom}");
+    }
+    assert_eq!(dom.matches(">healthy<").count(), 2, "both copies shown healthy: {dom}");
+}
