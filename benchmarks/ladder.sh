@@ -18,7 +18,7 @@ RUNS="${1:-3}"
 DUR="${2:-10s}"
 PEERS_DIR="${PEERS_DIR:-/tmp/peers}"
 OUT="${OUT:-target/ladder}"
-SERVERS="${SERVERS:-01-sequential 02-fork-exec-cgi 03-thread-per-request 04-epoll 05-threaded-epoll 06-worker-pool 07-reactors hyper may nginx}"
+SERVERS="${SERVERS:-01-sequential 02-fork-exec-cgi 03-thread-per-request 04-epoll 05-threaded-epoll 06-worker-pool 07-reactors 08-io-uring hyper may nginx}"
 SCENARIOS="${SCENARIOS:-c64 c64pipe16}"
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
@@ -50,9 +50,11 @@ trap stop EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
+# Interleaved: each round runs every server once, so that a slow minute of a shared machine
+# falls on all of them rather than on one server's runs.
 for scen in $SCENARIOS; do
-  for s in $SERVERS; do
-    for run in $(seq "$RUNS"); do
+  for run in $(seq "$RUNS"); do
+    for s in $SERVERS; do
       start "$s" || { stop; continue; }
       f="$OUT/$s-$scen-run$run.txt"
       case "$scen" in
