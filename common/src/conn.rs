@@ -616,6 +616,12 @@ impl Conn {
         }
     }
 
+    /// The capacities of the input and output buffers: the memory this connection holds for
+    /// bytes, which the fuzz target and the tests hold to a bound however the input arrives.
+    pub fn buffer_capacity(&self) -> (usize, usize) {
+        (self.buf.capacity(), self.out.capacity())
+    }
+
     /// True when there is output waiting to be written.
     pub fn wants_write(&self) -> bool {
         self.out_pos < self.out.len() || self.file.is_some() || self.owed.front().is_some_and(|o| o.response.is_some())

@@ -16,7 +16,8 @@
 //! (application, configuration, [`access_log`], [`status`] counters), the shared command line
 //! ([`config`]) and the one entry point every binary goes through ([`server::main_with`]),
 //! graceful [`shutdown`], the blocking connection loop the thread-based servers share
-//! ([`blocking`]), and a small [`client`] for tests.
+//! ([`blocking`]), a small [`client`] for tests, and [`drive`], a connection driven in memory for
+//! the checks that split its input.
 //!
 //! This crate knows no application and no model: the demo site and the stats service
 //! (`flash-demo`), the replicated log and the cluster live above it; the servers beside them.
@@ -32,6 +33,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod date;
+pub mod drive;
 pub mod parse;
 pub mod reply;
 pub mod request;

@@ -1,6 +1,6 @@
 //! Property test: how the network splits a request must never change the answer.
 //!
-//! A [`Conn`] gets its bytes in whatever pieces `read(2)` happens to return. This test feeds the
+//! A `Conn` gets its bytes in whatever pieces `read(2)` happens to return. This test feeds the
 //! same bytes to two fresh connections, one in pieces as large as its buffer takes and one cut at
 //! random points (down to one byte at a time), drives both the way a server does (process, drain
 //! the output, repeat until nothing moves), and requires the same bytes out and the same final
@@ -11,7 +11,8 @@
 //! runs), and plain random bytes; so the test also checks that nothing a client sends makes the
 //! HTTP layer panic.
 //!
-//! It lives here, not in `flash-common`, because it drives the HTTP layer with the real demo
+//! The driving loop is `flash_common::drive`, shared with the `conn` fuzz target. The test lives
+//! here, not in `flash-common`, because it drives the HTTP layer with the real demo
 //! application (static files streamed in chunks, echo, refusals), which the HTTP layer may not
 //! depend on. Only routes that answer at once and always alike are reachable: a wrapper answers 404 for
 //! `/sleep`, `/cpu`, `/server-status` and `/api/`, whose answers take time or depend on it. The
@@ -21,11 +22,11 @@
 //! flash-demo --test split` hunts longer. A failure prints the minimized input as a byte string.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use flash_common::{App, Config, Conn, Reply, Request, Response, Site, Status};
+use flash_common::drive::{drive, show, Outcome};
+use flash_common::{App, Config, Reply, Request, Response, Site, Status};
 use flash_demo::{DemoFlags, FlashApp};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -76,22 +77,6 @@ impl fmt::Debug for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({} bytes)", show(&self.0), self.0.len())
     }
-}
-
-/// Bytes as an escaped string, with long runs of one byte written `{byte x count}`.
-fn show(bytes: &[u8]) -> String {
-    let mut s = String::from("b\"");
-    let mut i = 0;
-    while i < bytes.len() {
-        let run = bytes[i..].iter().take_while(|&&b| b == bytes[i]).count();
-        if run > 16 {
-            s += &format!("{{{} x {run}}}", [bytes[i]].escape_ascii());
-        } else {
-            s += &bytes[i..i + run].escape_ascii().to_string();
-        }
-        i += run;
-    }
-    s + "\""
 }
 
 /// Where the second connection's input is cut.
@@ -392,136 +377,30 @@ fn split() -> impl Strategy<Value = Split> {
     (cuts, write_max).prop_map(|(cuts, write_max)| Split { cuts, write_max })
 }
 
-// ---------------------------------------------------------------------------------------------
-// Driving a connection.
-// ---------------------------------------------------------------------------------------------
-
-/// What a connection said and how it ended up.
-#[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    /// Everything written before the client's end of file, `Date` masked.
-    out: Vec<u8>,
-    /// `is_done()` once every byte was offered (before end of file).
-    done: bool,
-    /// `wants_read()` at the same point.
-    wants_read: bool,
-    /// `is_idle()` at the same point, if the connection still reads (once it stops reading, how
-    /// much of the next request it had received before depends on the split, and is ignored).
-    idle: bool,
-    /// Everything written after the client's end of file, `Date` masked.
-    out_after_eof: Vec<u8>,
-    /// `is_done()` at the very end.
-    done_after_eof: bool,
-}
-
-/// Answers every complete request and writes everything, at most `write_max` bytes per write,
-/// until neither moves: the loop of an event-driven server (04).
-fn pump(conn: &mut Conn, site: &Site, out: &mut Vec<u8>, write_max: usize) {
-    loop {
-        conn.process(|req| site.call(req));
-        assert!(conn.take_pending().is_none(), "the test's routes all answer at once");
-        let mut moved = false;
-        loop {
-            let chunk = conn.output();
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len().min(write_max);
-            out.extend_from_slice(&chunk[..n]);
-            conn.wrote(n);
-            moved = true;
-        }
-        if !moved {
-            return;
-        }
-    }
-}
-
-/// Feeds `pieces` to a fresh connection, each piece through as many reads as its buffer needs,
-/// and stops offering bytes once the connection no longer wants any (as a server stops reading).
-fn drive<'a>(site: &Site, pieces: impl Iterator<Item = &'a [u8]>, write_max: usize) -> Outcome {
-    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let mut conn = Conn::new(site, peer);
-    let mut out = Vec::new();
-    'feed: for mut piece in pieces {
-        while !piece.is_empty() {
-            if !conn.wants_read() {
-                break 'feed;
-            }
-            let room = conn.read_buf();
-            let n = room.len().min(piece.len());
-            assert!(n > 0, "read_buf must offer room to a connection that wants to read");
-            room[..n].copy_from_slice(&piece[..n]);
-            conn.received(n);
-            piece = &piece[n..];
-            pump(&mut conn, site, &mut out, write_max);
-        }
-    }
-    let (done, wants_read) = (conn.is_done(), conn.wants_read());
-    let idle = wants_read && conn.is_idle();
-    let mut out_after_eof = Vec::new();
-    if wants_read {
-        conn.received(0);
-        pump(&mut conn, site, &mut out_after_eof, write_max);
-    }
-    Outcome {
-        out: mask_dates(out),
-        done,
-        wants_read,
-        idle,
-        out_after_eof: mask_dates(out_after_eof),
-        done_after_eof: conn.is_done(),
-    }
-}
-
-/// Replaces every `Date` value (always 29 bytes) by a fixed string.
-fn mask_dates(mut out: Vec<u8>) -> Vec<u8> {
-    const FIELD: &[u8] = b"\r\nDate: ";
-    let mut i = 0;
-    while let Some(at) = out[i..].windows(FIELD.len()).position(|w| w == FIELD) {
-        let value = i + at + FIELD.len();
-        let end = (value + 29).min(out.len());
-        out[value..end].fill(b'#');
-        i = end;
-    }
-    out
+/// Drives a fresh connection with `pieces` (see [`drive`]); the test's routes all answer at once,
+/// so there is never a deferred answer to release.
+fn run<'a>(site: &Site, pieces: impl IntoIterator<Item = &'a [u8]>, write_max: usize) -> Outcome {
+    drive(site, pieces, write_max, &mut |_| false).outcome
 }
 
 /// The property: the split run says and ends exactly as the whole run does.
 fn check(site: &Site, input: &[u8], split: &Split) -> Result<(), TestCaseError> {
-    let whole = drive(site, std::iter::once(input), usize::MAX);
+    let whole = run(site, [input], usize::MAX);
     let split_run = match &split.cuts {
-        Cuts::Every(n) => drive(site, input.chunks(*n), split.write_max),
+        Cuts::Every(n) => run(site, input.chunks(*n), split.write_max),
         Cuts::At(cuts) => {
             let mut at: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
             at.push(0);
             at.push(input.len());
             at.sort_unstable();
             at.dedup();
-            drive(site, at.windows(2).map(|w| &input[w[0]..w[1]]), split.write_max)
+            run(site, at.windows(2).map(|w| &input[w[0]..w[1]]), split.write_max)
         }
     };
     if whole != split_run {
-        return Err(TestCaseError::fail(format!(
-            "split changed the outcome\nwhole: {}\nsplit: {}",
-            describe(&whole),
-            describe(&split_run)
-        )));
+        return Err(TestCaseError::fail(format!("split changed the outcome\nwhole: {}\nsplit: {}", whole, split_run)));
     }
     Ok(())
-}
-
-/// A readable summary of an outcome for a failure message.
-fn describe(o: &Outcome) -> String {
-    format!(
-        "done={} wants_read={} idle={} done_after_eof={}\n  out: {}\n  after eof: {}",
-        o.done,
-        o.wants_read,
-        o.idle,
-        o.done_after_eof,
-        show(&o.out),
-        show(&o.out_after_eof)
-    )
 }
 
 /// How many cases to run: `PROPTEST_CASES`, else 256; never fewer than one, so that
@@ -593,7 +472,7 @@ fn every_single_cut_of_fixed_inputs() {
     .map(String::into_bytes)
     .collect();
     for input in &inputs {
-        let whole = drive(&site, std::iter::once(&input[..]), usize::MAX);
+        let whole = run(&site, [&input[..]], usize::MAX);
         // Large inputs are cut every 101 bytes and at each of their last 64, which keeps this in
         // well under a second and still lands inside every window the limits decide on.
         let len = input.len();
@@ -602,14 +481,14 @@ fn every_single_cut_of_fixed_inputs() {
         for cut in cuts {
             for write_max in [usize::MAX, 7] {
                 let pieces = [&input[..cut], &input[cut..]];
-                let two = drive(&site, pieces.into_iter(), write_max);
+                let two = run(&site, pieces, write_max);
                 assert_eq!(
                     whole,
                     two,
                     "cut at {cut}, write_max {write_max}, input {:?}\nwhole: {}\nsplit: {}",
                     Bytes(input.clone()),
-                    describe(&whole),
-                    describe(&two)
+                    whole,
+                    two
                 );
             }
         }
