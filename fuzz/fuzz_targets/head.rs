@@ -10,7 +10,8 @@
 //!   sending at once gets;
 //! - "need more bytes" is never the answer once more than `max_head` bytes are there (else a
 //!   client could make a connection buffer without end);
-//! - a complete head respects every limit, and all its spans lie inside it.
+//! - a complete head respects every limit, all its spans lie inside it, and what an application
+//!   reads of it (path, query, fields) comes without a panic.
 //!
 //! The prefixes are parsed into one reused `Head`, as a `Conn` reuses its own, so that nothing
 //! from an earlier parse may leak into a later one.
@@ -18,6 +19,7 @@
 #![no_main]
 
 use flash_common::parse::{parse_head, Head, HttpError, Limits};
+use flash_common::Request;
 use flash_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 
@@ -72,6 +74,11 @@ fn check(verdict: &Result<Option<usize>, HttpError>, head: &Head, data: &[u8], l
             if let flash_common::parse::Framing::Length(n) = head.framing {
                 assert!(n <= limits.max_body, "a body of {n} bytes accepted");
             }
+            // What an application reads of the request must not panic either.
+            let req = Request::new(data, head, b"", "127.0.0.1:1".parse().expect("an address"));
+            let _ = (req.method(), req.target(), req.query(), req.query_param("x"), req.header("host"));
+            let _ = flash_common::request::percent_decode(req.path());
+            assert_eq!(req.headers().count(), head.headers.len());
         }
         Err(e) => assert!((400..=599).contains(&e.status) && !e.reason.is_empty(), "{e:?}"),
     }
