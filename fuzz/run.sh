@@ -7,10 +7,11 @@
 # Builds the targets (nightly and cargo-fuzz; cargo-fuzz is installed from crates.io if it is
 # missing), then runs them one after another, never two at once, at the lowest priority, each
 # starting from its committed corpus (fuzz/corpus/TARGET, only read: what a run finds goes to a
-# scratch folder removed at the end, so the committed corpus stays small; see README.md for how
-# to add to it). Prints executions, seconds and executions per second per target, and exits
-# non-zero if any target crashed, hung (10 s on one input) or ran out of memory; the input that
-# did it is kept in fuzz/artifacts/TARGET/ and the end of the fuzzer's log is printed.
+# scratch folder removed at the end, so the committed corpus stays small; FUZZ_KEEP=/abs/dir
+# keeps the finds in /abs/dir/TARGET instead, for README.md's way of adding to the corpus).
+# Prints executions, seconds and executions per second per target, and exits non-zero if any
+# target crashed, hung (10 s on one input) or ran out of memory; the input that did it is kept
+# in fuzz/artifacts/TARGET/ and what went wrong is printed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -62,11 +63,12 @@ fi
 failed=0
 printf '%-8s %12s %8s %10s  %s\n' target executions seconds 'exec/s' result
 for t in "${targets[@]}"; do
-  mkdir -p "$scratch/corpus/$t" "artifacts/$t"
+  found="${FUZZ_KEEP:-$scratch/corpus}/$t"
+  mkdir -p "$found" "artifacts/$t"
   log="$scratch/$t.log"
   start=$(date +%s%N)
   rc=0
-  nice -n 19 cargo +nightly fuzz run "$t" "$scratch/corpus/$t" "corpus/$t" -- \
+  nice -n 19 cargo +nightly fuzz run "$t" "$found" "corpus/$t" -- \
     "${budget[@]}" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || rc=$?
   elapsed=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')

@@ -569,7 +569,8 @@ pub(crate) fn digits(item: &[u8]) -> Option<u64> {
 }
 
 /// Whether `c` may appear in a token (RFC 9110 §5.6.2): visible ASCII but ``"(),/:;<=>?@[\]{}``.
-pub(crate) const fn is_tchar(c: u8) -> bool {
+/// Public for the other readers of field names (02's CGI header block).
+pub const fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,

@@ -22,7 +22,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use flash_common::parse::trim;
+use flash_common::parse::{is_tchar, trim};
 use flash_common::request::percent_decode;
 use flash_common::{Body, Reply, Request, Response, Site};
 use nix::sys::wait::WaitStatus;
@@ -472,11 +472,6 @@ fn parse_status(s: &[u8]) -> Option<u16> {
     }
     let code = digits.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
     (200..=599).contains(&code).then_some(code)
-}
-
-/// A token character (RFC 9110 §5.6.2), the only bytes a field name may have.
-fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 /// `NAME=value` for an environment.
