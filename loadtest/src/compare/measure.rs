@@ -312,7 +312,8 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::scenario::SCENARIOS;
-    use super::super::server::tests::script;
+    use super::super::server::tests::fake;
+    use super::super::server::PortRule::Announced;
     use super::*;
 
     #[test]
@@ -336,9 +337,10 @@ mod tests {
 
     #[test]
     fn a_server_that_cannot_run_here_is_skipped_with_its_reason() {
-        let (_dir, path) =
-            script("echo 'error: io_uring is not available: Operation not permitted (os error 1)' >&2\nexit 1");
-        let launch = Launch::flash(path, Vec::new(), None);
+        let launch = fake(
+            "echo 'error: io_uring is not available: Operation not permitted (os error 1)' >&2\nexit 1",
+            Announced,
+        );
         let settings = Settings { duration: Duration::from_millis(100), warmup: Duration::ZERO, runs: 1, threads: 1 };
         let report = started("08-io-uring", Kind::Flash, &launch, &SCENARIOS[..2], &settings, &Interrupt::new());
         assert_eq!(
@@ -350,10 +352,10 @@ mod tests {
 
     #[test]
     fn a_server_that_crashes_at_start_fails_each_scenario() {
-        let (_dir, path) = script(
+        let launch = fake(
             "echo 'thread main panicked at src/main.rs:3' >&2\necho 'note: run with RUST_BACKTRACE=1' >&2\nexit 101",
+            Announced,
         );
-        let launch = Launch::flash(path, Vec::new(), None);
         let settings = Settings { duration: Duration::from_millis(100), warmup: Duration::ZERO, runs: 1, threads: 1 };
         let report = started("09-broken", Kind::Flash, &launch, &SCENARIOS[..2], &settings, &Interrupt::new());
         assert_eq!(report.skipped, None);

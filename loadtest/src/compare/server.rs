@@ -489,8 +489,6 @@ pub fn pin_self(cpus: &str) -> Result<(), String> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
     #[test]
@@ -499,23 +497,18 @@ pub(crate) mod tests {
         assert_eq!(parse_listening("hello"), None);
     }
 
-    /// A shell script standing for a server, in a folder removed with it.
-    pub(crate) fn script(body: &str) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::Builder::new().prefix("flash-load-fake-").tempdir().unwrap();
-        let path = dir.path().join("server");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        (dir, path)
-    }
-
-    fn launch(program: PathBuf, port: PortRule) -> Launch {
-        Launch { program, args: Vec::new(), port, cpus: None, scratch: None }
+    /// A shell command standing for a server, run by `sh -c`. Not a script file: a file written
+    /// here and exec'd could still be open for writing in a child another test thread forks at
+    /// that moment (until the child's exec), and the kernel refuses to run it ("Text file busy").
+    pub(crate) fn fake(body: &str, port: PortRule) -> Launch {
+        Launch { program: "/bin/sh".into(), args: vec!["-c".into(), body.into()], port, cpus: None, scratch: None }
     }
 
     #[test]
     fn one_line_of_error_before_listening_says_why_it_cannot_run() {
-        let (_dir, path) = script("echo 'error: io_uring: Function not implemented (os error 38)' >&2; exit 1");
-        let outcome = start(&launch(path, PortRule::Announced), &Interrupt::new()).map(|r| r.addr);
+        let fails =
+            fake("echo 'error: io_uring: Function not implemented (os error 38)' >&2; exit 1", PortRule::Announced);
+        let outcome = start(&fails, &Interrupt::new()).map(|r| r.addr);
         assert_eq!(
             outcome,
             Err(StartError::Unavailable("error: io_uring: Function not implemented (os error 38)".into()))
@@ -524,34 +517,36 @@ pub(crate) mod tests {
 
     #[test]
     fn a_crash_or_a_signal_at_start_is_a_failure() {
-        let (_dir, panics) = script("echo \"thread 'main' panicked\" >&2; echo 'note: backtrace' >&2; exit 101");
-        match start(&launch(panics, PortRule::Announced), &Interrupt::new()).map(|r| r.addr) {
+        let panics =
+            fake("echo \"thread 'main' panicked\" >&2; echo 'note: backtrace' >&2; exit 101", PortRule::Announced);
+        match start(&panics, &Interrupt::new()).map(|r| r.addr) {
             Err(StartError::Failed(why)) => assert!(why.contains("101") && why.contains("note: backtrace"), "{why}"),
             other => panic!("a panic at start is a failure, not {other:?}"),
         }
-        let (_dir, killed) = script("echo 'about to die' >&2; kill -KILL $$");
-        match start(&launch(killed, PortRule::Announced), &Interrupt::new()).map(|r| r.addr) {
+        let killed = fake("echo 'about to die' >&2; kill -KILL $$", PortRule::Announced);
+        match start(&killed, &Interrupt::new()).map(|r| r.addr) {
             Err(StartError::Failed(why)) => assert!(why.contains("signal"), "{why}"),
             other => panic!("death by a signal is a failure, not {other:?}"),
         }
-        let (_dir, quiet) = script("exit 0");
-        assert!(matches!(start(&launch(quiet, PortRule::Announced), &Interrupt::new()), Err(StartError::Failed(_))));
+        let quiet = fake("exit 0", PortRule::Announced);
+        assert!(matches!(start(&quiet, &Interrupt::new()), Err(StartError::Failed(_))));
     }
 
     #[test]
     fn a_reference_is_handed_a_free_port_and_is_ready_when_it_answers() {
         // Any program that serves HTTP stands for a reference: Python's, given the port in $PORT,
         // then in a config file written just before the start.
-        let (dir, by_env) = script("exec python3 -m http.server \"$PORT\" --bind 127.0.0.1");
-        let running = start(&launch(by_env, PortRule::Env), &Interrupt::new()).unwrap();
+        let by_env = fake("exec python3 -m http.server \"$PORT\" --bind 127.0.0.1", PortRule::Env);
+        let running = start(&by_env, &Interrupt::new()).unwrap();
         assert!(running.addr.port() != 0 && answers(running.addr), "{}", running.addr);
         assert!(running.stop(), "it exits on SIGTERM");
 
+        let dir = tempfile::Builder::new().prefix("flash-load-fake-").tempdir().unwrap();
         let config = dir.path().join("server.conf");
-        let (_dir, by_file) =
-            script(&format!("exec python3 -m http.server \"$(cat {})\" --bind 127.0.0.1", config.display()));
         let rule = PortRule::ConfigFile { path: config.clone(), template: "{PORT}".into() };
-        let running = start(&launch(by_file, rule), &Interrupt::new()).unwrap();
+        let by_file =
+            fake(&format!("exec python3 -m http.server \"$(cat {})\" --bind 127.0.0.1", config.display()), rule);
+        let running = start(&by_file, &Interrupt::new()).unwrap();
         assert_eq!(std::fs::read_to_string(&config).unwrap(), running.addr.port().to_string());
         assert!(answers(running.addr));
         assert!(running.stop());
