@@ -5,7 +5,6 @@
 //! given, so that the test needs no nginx and no peer build), and a reference missing from that
 //! folder, reported as not measured with the reason.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -20,8 +19,10 @@ fn compare_builds_runs_and_reports_a_real_server_beside_a_reference() {
     let peers = tempfile::Builder::new().prefix("flash-compare-peers-").tempdir().unwrap();
     let server_01 = target_dir(&workspace).join("debug").join("flash-01-sequential");
     let fake = peers.path().join("hyper-peer");
-    std::fs::write(&fake, format!("#!/bin/sh\nexec {} --port \"$PORT\" --quiet\n", server_01.display())).unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    flash_testkit::script::install(
+        &fake,
+        &format!("#!/bin/sh\nexec {} --port \"$PORT\" --quiet\n", server_01.display()),
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_flash-load"))
         .current_dir(&workspace)
         .args(["compare", "--servers", "01,hyper,may_minihttp", "--scenarios", "hello,static", "--runs", "2"])

@@ -2,12 +2,14 @@
 //! Flash crate.
 //!
 //! Most shared test machinery lives in `flash-conformance`, beside the servers it starts. These
-//! two pieces are needed by the load tester's own tests too, and the load tester shares nothing
+//! pieces are needed by the load tester's own tests too, and the load tester shares nothing
 //! with what it measures (no `flash-common`, no server): so they live here, with no dependency
 //! but the standard library, and `flash-conformance` re-exports them.
 //!
 //! - [`wait`]: poll for a condition with a deadline, the one way a Flash test waits.
 //! - [`browser`]: load a page in headless Chromium and read back the DOM its scripts left.
+//! - [`script`]: write an executable script that another thread's fork cannot make "busy".
 
 pub mod browser;
+pub mod script;
 pub mod wait;

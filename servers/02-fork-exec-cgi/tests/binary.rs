@@ -1,9 +1,6 @@
 //! The real binary, as deployed: it finds `flash-cgi` next to itself, a script's stderr lands in
 //! the server's error log (its stderr) and never in the response, and SIGTERM stops it cleanly.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -14,10 +11,10 @@ use flash_conformance::process::ChildServer;
 fn the_binary_runs_scripts_logs_their_stderr_and_stops_on_sigterm() {
     let cgi = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o755).open(cgi.path().join("talk.sh")).unwrap();
-    f.write_all(b"#!/bin/sh\necho 'note from the script' >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n")
-        .unwrap();
-    drop(f);
+    flash_conformance::script::install(
+        &cgi.path().join("talk.sh"),
+        "#!/bin/sh\necho 'note from the script' >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok'\n",
+    );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flash-02-fork-exec-cgi"));
     cmd.args(["--port", "0", "--quiet", "--cgi-dir"]).arg(cgi.path()).current_dir(work.path());
     let mut server = ChildServer::spawn(cmd, work.path());

@@ -3,9 +3,7 @@
 //! synchronize: each waits for a response, a file or a process state, with a deadline.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,15 +20,10 @@ fn client(server: &TestServer) -> Client {
     Client::connect(server.addr(), DEADLINE).expect("cannot connect")
 }
 
-/// Writes an executable script into `dir`.
+/// Writes an executable script into `dir` (see `flash_conformance::script` for why not with
+/// `std::fs::write`: these tests' servers fork on other threads).
 fn script(dir: &Path, name: &str, body: &str) {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o755)
-        .open(dir.join(name))
-        .expect("cannot write a script");
-    f.write_all(body.as_bytes()).expect("cannot write a script");
+    flash_conformance::script::install(&dir.join(name), body);
 }
 
 /// A server whose `--cgi-dir` is a fresh folder filled by `setup`.
@@ -173,7 +166,8 @@ fn looping_script_is_killed_at_the_timeout_with_504() {
         |dir| {
             // Its own child must die too: the kill is for the whole process group.
             script(dir, "stuck.sh", "#!/bin/sh\nsleep 600 &\necho $! > sleeper.pid\nwait\n");
-            std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("cgi-bin/loop.sh"), dir.join("loop.sh")).unwrap();
+            let bundled = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("cgi-bin/loop.sh"));
+            script(dir, "loop.sh", &bundled.unwrap());
         },
         |c| c.cgi_timeout = Duration::from_secs(1),
     );

@@ -2,9 +2,6 @@
 //! exit, a failure, a crash, a kill at the timeout), this process has no children left at all,
 //! dead or alive. Alone in its test binary, so that no other test's children are counted.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use flash_common::client::Client;
@@ -37,11 +34,10 @@ fn no_zombies_after_a_burst_of_200_requests() {
         ("fail.sh", "#!/bin/sh\nexit 1\n"),
         ("stuck.sh", "#!/bin/sh\nexec sleep 600\n"),
     ] {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o755).open(dir.path().join(name)).unwrap();
-        f.write_all(body.as_bytes()).unwrap();
+        flash_conformance::script::install(&dir.path().join(name), body);
     }
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/cgi-bin/status404.sh"), dir.path().join("status404.sh"))
-        .unwrap();
+    let status404 = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/cgi-bin/status404.sh")).unwrap();
+    flash_conformance::script::install(&dir.path().join("status404.sh"), &status404);
     let cgi_dir = dir.path().to_path_buf();
     let server = TestServer::start_with(flash_02_fork_exec_cgi::serve, move |c| {
         c.cgi_dir = Some(cgi_dir);
