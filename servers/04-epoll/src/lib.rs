@@ -26,11 +26,12 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use flash_common::server::accept_failed;
-use flash_common::{Conn, Pending, Reply, Request, Shutdown, Site};
+use flash_common::{Conn, Pending, Request, Shutdown, Site};
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+pub mod dispatch;
 pub mod later;
 use later::Later;
 
@@ -45,7 +46,7 @@ const SWEEP: Duration = Duration::from_secs(1);
 
 /// Serves every client from this one thread until `shutdown` is triggered.
 pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Result<()> {
-    run_reactor(listener, &site, &shutdown, 0, |req| site.call(req))
+    run_reactor(listener, &site, &shutdown, 0, |req: &Request<'_>| site.call(req))
 }
 
 /// One client: its socket, its HTTP state, and what epoll last told us about it.
@@ -60,8 +61,8 @@ struct Client {
     writable: bool,
 }
 
-/// Runs one event loop over `listener` until `shutdown`, handing each request to `dispatch` on
-/// this thread. `worker` names the loop in `/server-status`. Servers 05 and 07 call this.
+/// Runs one event loop over `listener` until `shutdown`, handing each request to `dispatch` (see
+/// [`dispatch`]) on this thread. `worker` names the loop in `/server-status`; 05 and 07 call this.
 pub fn run_reactor<D>(
     listener: TcpListener,
     site: &Site,
@@ -70,7 +71,7 @@ pub fn run_reactor<D>(
     mut dispatch: D,
 ) -> io::Result<()>
 where
-    D: FnMut(&Request<'_>) -> Reply,
+    D: dispatch::Dispatch,
 {
     listener.set_nonblocking(true)?;
     let mut listener = Some(mio::net::TcpListener::from_std(listener));
@@ -178,7 +179,7 @@ where
 /// stream closes the socket, which also takes it out of epoll).
 fn drive<D>(clients: &mut HashMap<Token, Client>, token: Token, dispatch: &mut D, later: &Later)
 where
-    D: FnMut(&Request<'_>) -> Reply,
+    D: dispatch::Dispatch,
 {
     if clients.get_mut(&token).is_some_and(|c| c.drive(dispatch, |p| later.watch(p, token))) {
         clients.remove(&token);
@@ -190,7 +191,7 @@ impl Client {
     /// nothing moves. Returns true when the connection is finished.
     fn drive<D, W>(&mut self, dispatch: &mut D, mut watch: W) -> bool
     where
-        D: FnMut(&Request<'_>) -> Reply,
+        D: dispatch::Dispatch,
         W: FnMut((u64, Pending)),
     {
         loop {
@@ -211,10 +212,11 @@ impl Client {
                     Err(_) => return true,
                 }
             }
-            self.conn.process(&mut *dispatch);
+            self.conn.process(|req| dispatch.call(req));
             while let Some(pending) = self.conn.take_pending() {
                 watch(pending);
             }
+            dispatch.end_of_batch();
             while self.writable && self.conn.wants_write() {
                 match self.stream.write(self.conn.output()) {
                     Ok(n) => {

@@ -23,12 +23,12 @@ use std::net::TcpListener;
 
 use flash_04_epoll::run_reactor;
 use flash_common::server::bind_sibling;
-use flash_common::{Shutdown, Site};
+use flash_common::{Request, Shutdown, Site};
 
 /// Runs one event loop per core (`--threads`) until `shutdown` is triggered.
 pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Result<()> {
     on_every_core(listener, &site, &shutdown, |listener, id| {
-        run_reactor(listener, &site, &shutdown, id, |req| site.call(req))
+        run_reactor(listener, &site, &shutdown, id, |req: &Request<'_>| site.call(req))
     })
 }
 

@@ -28,10 +28,11 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flash_04_epoll::dispatch;
 use flash_04_epoll::later::Later;
 use flash_07_reactors::on_every_core;
 use flash_common::server::accept_failed;
-use flash_common::{Conn, Pending, Reply, Request, Shutdown, Site};
+use flash_common::{Conn, Pending, Request, Shutdown, Site};
 use io_uring::types::{CancelBuilder, Fd};
 use io_uring::{cqueue, opcode};
 use nix::libc;
@@ -237,7 +238,7 @@ fn arm_wake(ring: &mut Ring, eventfd: &EventFd, buf: &mut Box<u64>) {
 /// holds nothing of it (dropping the stream then closes the socket).
 fn drive<D>(clients: &mut HashMap<u64, Client>, token: u64, ring: &mut Ring, dispatch: &mut D, later: &Later<u64>)
 where
-    D: FnMut(&Request<'_>) -> Reply,
+    D: dispatch::Dispatch,
 {
     if clients.get_mut(&token).is_some_and(|c| c.drive(token, ring, dispatch, |p| later.watch(p, token))) {
         clients.remove(&token);
@@ -300,15 +301,16 @@ impl Client {
     /// armed exactly while the `Conn` wants bytes. Returns true when the client can be forgotten.
     fn drive<D, W>(&mut self, token: u64, ring: &mut Ring, dispatch: &mut D, mut watch: W) -> bool
     where
-        D: FnMut(&Request<'_>) -> Reply,
+        D: dispatch::Dispatch,
         W: FnMut((u64, Pending)),
     {
         let fd = Fd(self.stream.as_raw_fd());
         if !self.done {
-            self.conn.process(&mut *dispatch);
+            self.conn.process(|req| dispatch.call(req));
             while let Some(pending) = self.conn.take_pending() {
                 watch(pending);
             }
+            dispatch.end_of_batch();
         }
         if !self.sending && !self.done {
             if self.out.is_empty() && self.conn.wants_write() {
