@@ -160,7 +160,7 @@ pub struct Conn {
     log_line: Vec<u8>,
     /// Scratch space for a log line's request part, reused.
     log_request: Vec<u8>,
-    /// The `Date` value for the responses encoded by this call of `process` (or `complete`,
+    /// The `Date` value for the responses encoded by this call of `process` (or `complete_all`,
     /// `timed_out`): looked up once per batch, not once per response, since each lookup reads the
     /// clock and 16 pipelined responses need only one.
     date: Option<[u8; 29]>,
@@ -403,8 +403,20 @@ impl Conn {
     /// Delivers the deferred response `id` stood for, and writes every answer that is now next.
     /// An id the connection no longer owes (it closed) is ignored.
     pub fn complete(&mut self, id: u64, res: Response) {
-        if let Some(owed) = self.owed.iter_mut().find(|o| o.id == id) {
-            owed.response = Some(res);
+        self.complete_all([(id, res)]);
+    }
+
+    /// [`complete`](Conn::complete) for several answers that came back together (a batch from
+    /// 05's pool): the same, but the clock is read once for their `Date`, not once each.
+    pub fn complete_all(&mut self, answers: impl IntoIterator<Item = (u64, Response)>) {
+        let mut any = false;
+        for (id, res) in answers {
+            if let Some(owed) = self.owed.iter_mut().find(|o| o.id == id) {
+                owed.response = Some(res);
+                any = true;
+            }
+        }
+        if any {
             self.date = None;
             self.write_owed();
         }

@@ -2,10 +2,11 @@
 //!
 //! 04 answers on the loop's own thread, so a closure (`|req| site.call(req)`) is all it needs,
 //! and every closure is a [`Dispatch`]. Server 05 hands requests to a thread pool, where the
-//! cost is the hand-off, not the request: it wants to send a client's whole pipelined burst as
-//! one job, one wake-up of a pool thread instead of sixteen. So the loop also says when it has
-//! dispatched everything one client's read brought in ([`Dispatch::end_of_batch`]), and 05
-//! implements the trait with a batch that it sends to the pool there.
+//! cost is the hand-off, not the request: each hand-off is a wake-up of a pool thread and, on a
+//! busy core, two context switches, so it wants to send many requests per trip. So the loop
+//! also says when a round of events is over and everything it brought in has been dispatched
+//! ([`Dispatch::end_of_batch`]), and 05 implements the trait with a batch that it sends to the
+//! pool there.
 
 use flash_common::{Reply, Request};
 
@@ -14,8 +15,9 @@ pub trait Dispatch {
     /// Answers one request, now or later.
     fn call(&mut self, req: &Request<'_>) -> Reply;
 
-    /// Every request one client's read brought in has been through [`call`](Dispatch::call).
-    /// Nothing to do where requests are answered on the spot.
+    /// Every request this round of events brought in has been through
+    /// [`call`](Dispatch::call), and the loop is watching for their answers. Nothing to do where
+    /// requests are answered on the spot.
     fn end_of_batch(&mut self) {}
 }
 

@@ -143,7 +143,7 @@ where
                 WAKER => {
                     for (token, answers) in later.take() {
                         if let Some(c) = clients.get_mut(&token) {
-                            answers.into_iter().for_each(|(id, res)| c.conn.complete(id, res));
+                            c.conn.complete_all(answers);
                         }
                         drive(&mut clients, token, &mut dispatch, &later);
                     }
@@ -169,6 +169,7 @@ where
             });
             next_sweep = now + SWEEP;
         }
+        dispatch.end_of_batch(); // This round's requests, answers watched, go to 05's pool now.
         if listener.is_none() && clients.is_empty() {
             return Ok(());
         }
@@ -216,7 +217,6 @@ impl Client {
             while let Some(pending) = self.conn.take_pending() {
                 watch(pending);
             }
-            dispatch.end_of_batch();
             while self.writable && self.conn.wants_write() {
                 match self.stream.write(self.conn.output()) {
                     Ok(n) => {

@@ -177,7 +177,7 @@ pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker:
                 WAKE => {
                     for (token, answers) in later.take() {
                         if let Some(c) = clients.get_mut(&token) {
-                            answers.into_iter().for_each(|(id, res)| c.conn.complete(id, res));
+                            c.conn.complete_all(answers);
                         }
                         drive(&mut clients, token, &mut ring, &mut dispatch, &later);
                     }
@@ -310,7 +310,6 @@ impl Client {
             while let Some(pending) = self.conn.take_pending() {
                 watch(pending);
             }
-            dispatch.end_of_batch();
         }
         if !self.sending && !self.done {
             if self.out.is_empty() && self.conn.wants_write() {
