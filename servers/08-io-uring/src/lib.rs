@@ -28,7 +28,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flash_04_epoll::dispatch;
+use flash_04_epoll::dispatch::{self, Dispatch};
 use flash_04_epoll::later::Later;
 use flash_07_reactors::on_every_core;
 use flash_common::server::accept_failed;
@@ -212,6 +212,7 @@ pub fn run_ring(listener: TcpListener, site: &Site, shutdown: &Shutdown, worker:
             });
             next_sweep = now + SWEEP;
         }
+        dispatch.end_of_batch(); // As in 04: a Dispatch that batches (05's) sends its round now.
         if listener.is_none() && clients.is_empty() {
             // Nothing left to serve: stop reading the eventfd, and return once the kernel holds
             // nothing of ours.
