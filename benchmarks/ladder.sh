@@ -10,9 +10,9 @@
 # with wrk; c64fl and c64pipe16fl are c64 and c64pipe16 with flash-load instead. Which one measures
 # the server: the `server CPU` column is the share of its core the server used (utime + stime over
 # the run). Below about 95% the server was waiting for the load generator, and the ratios between
-# servers say more about the generator than about them: `wrk -t1` spends about 4.7 µs of its core
+# servers say more about the generator than about them: `wrk -t1` spends about 4.6 µs of its core
 # per request, flash-load about 3.5 µs, so at 64 connections wrk is the bottleneck for any server
-# faster than about 210,000 req/s on one core, and flash-load for one faster than about 280,000.
+# faster than about 215,000 req/s on one core, and flash-load for one faster than about 280,000.
 #
 # Needs wrk (apt-get install wrk), and for the peers the binaries built by
 # ../shared/peers/build.sh (PEERS_DIR, default /tmp/peers) and nginx. Writes raw output and a
