@@ -27,22 +27,22 @@ pub struct Config {
     #[arg(long, env = "FLASH_DOCROOT", value_parser = existing_dir)]
     pub docroot: Option<PathBuf>,
     /// Worker threads, for the servers that have them [default: the number of cores].
-    #[arg(long, short = 't', env = "TP_NUM_OF_THREADS")]
+    #[arg(long, short = 't', env = "TP_NUM_OF_THREADS", value_parser = at_least_one)]
     pub threads: Option<usize>,
     /// Largest request body accepted (e.g. 8MiB, 64KiB, 1000).
     #[arg(long, default_value = "8MiB", value_parser = parse_bytes)]
     pub max_body: u64,
     /// Time allowed to receive a request head, from its first byte (e.g. 10s, 500ms).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub header_timeout: Duration,
     /// Time a connection may sit idle between requests, or without progress, before it is closed.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub idle_timeout: Duration,
     /// Longest request target, in bytes (longer gets 414).
-    #[arg(long, default_value_t = 8 * 1024)]
+    #[arg(long, default_value_t = 8 * 1024, value_parser = at_least_one)]
     pub max_target: usize,
     /// Longest request head, in bytes (longer gets 431).
-    #[arg(long, default_value_t = 16 * 1024)]
+    #[arg(long, default_value_t = 16 * 1024, value_parser = at_least_one)]
     pub max_head: usize,
     /// Most header fields in a request (more gets 431; at most 256).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=HEADER_CAP as i64))]
@@ -55,7 +55,7 @@ pub struct Config {
     pub quiet: bool,
 
     /// 03: most connection threads at once; past it new clients get 503.
-    #[arg(long, default_value_t = 10_000, help_heading = "Model options")]
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one, help_heading = "Model options")]
     pub max_threads: usize,
     /// 06: connections that may wait for a worker; the cluster: requests that may wait for a
     /// copy (HAProxy's maxqueue). Past it new ones get 503 with Retry-After.
@@ -65,7 +65,7 @@ pub struct Config {
     #[arg(long, env = "FLASH_CGI_DIR", value_parser = existing_dir, help_heading = "Model options")]
     pub cgi_dir: Option<PathBuf>,
     /// 02: a CGI script running longer than this is killed and answered with 504.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, help_heading = "Model options")]
+    #[arg(long, default_value = "30s", value_parser = positive_duration, help_heading = "Model options")]
     pub cgi_timeout: Duration,
 }
 
@@ -144,6 +144,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
 
+/// A count that zero would make meaningless (no threads, a head limit nothing fits): refused on
+/// the command line, naming the flag, rather than quietly taken as 1 or as "refuse everyone".
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
+/// [`parse_duration`] for a timeout, where zero would close every connection at once.
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than zero (try 10s or 500ms)".into()),
+        d => Ok(d),
+    }
+}
+
 /// Parses `8MiB`, `64KiB`, `8M`, `1000` into bytes.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -180,5 +198,24 @@ mod tests {
         let err = Config::try_parse_from(["flash", "--docroot", "/etc/hostname"]).unwrap_err().to_string();
         assert!(err.contains("--docroot") && err.contains("not a folder"), "{err}");
         assert!(Config::try_parse_from(["flash", "--docroot", "/tmp"]).is_ok());
+    }
+
+    #[test]
+    fn zero_is_refused_where_it_means_nothing() {
+        for (flag, value) in [
+            ("--threads", "0"),
+            ("--max-threads", "0"),
+            ("--max-head", "0"),
+            ("--max-target", "0"),
+            ("--header-timeout", "0s"),
+            ("--idle-timeout", "0ms"),
+            ("--cgi-timeout", "0"),
+            ("--threads", "many"),
+        ] {
+            let err = Config::try_parse_from(["flash", flag, value]).unwrap_err().to_string();
+            assert!(err.contains(flag), "{flag} {value}: {err}");
+        }
+        let ok = Config::try_parse_from(["flash", "--threads", "3", "--header-timeout", "500ms"]).unwrap();
+        assert_eq!((ok.threads, ok.header_timeout), (Some(3), Duration::from_millis(500)));
     }
 }
