@@ -103,6 +103,8 @@ impl ClusterApp {
             Ok(admin) => admin,
             Err(e) => {
                 supervisor.stop();
+                // The supervisor tells the loop to stop as it ends; if it died instead, this does.
+                proxy.send(Msg::Stop);
                 let _ = proxy_thread.join();
                 return Err(e);
             }
@@ -136,7 +138,7 @@ fn start_admin(
         .name("flash-cluster-admin".into())
         .spawn(move || flash_04_epoll::serve(listener, site, stop))?;
     // On stderr: stdout's first line is the front end's address, which tools read.
-    eprintln!("flash-cluster: admin on http://{addr}");
+    flash_common::log_line!("flash-cluster: admin on http://{addr}");
     Ok((shutdown, thread))
 }
 
@@ -169,6 +171,7 @@ impl App for ClusterApp {
     fn shutdown(&self) {
         let Some(parts) = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
         parts.supervisor.stop();
+        self.proxy.send(Msg::Stop); // As in `launch`: a dead supervisor must not hang the exit.
         let _ = parts.proxy.join();
         if let Some((shutdown, thread)) = parts.admin {
             shutdown.trigger();

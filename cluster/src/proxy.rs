@@ -317,7 +317,7 @@ impl Loop {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                eprintln!("flash-cluster: the proxy loop failed: {e}");
+                flash_common::log_line!("flash-cluster: the proxy loop failed: {e}");
                 return;
             }
             for event in events.iter() {

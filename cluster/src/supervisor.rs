@@ -301,7 +301,7 @@ impl State {
 
     /// Notes an event in the history and on stderr.
     fn log(&mut self, line: String) {
-        eprintln!("flash-cluster: {line}");
+        flash_common::log_line!("flash-cluster: {line}");
         let at = self.started.elapsed().as_secs_f64();
         self.history.push_back(format!("{at:.3}s {line}"));
         if self.history.len() > HISTORY {

@@ -216,6 +216,29 @@ fn a_killed_copy_is_restarted() {
     assert_eq!(cluster.client().get("/hello").unwrap().status, 200);
 }
 
+/// A stderr nobody reads any more (`flash-cluster ... 2>&1 | head`, once `head` has exited)
+/// costs the log, not the cluster. Every copy event is logged; `eprintln!` panicked on the
+/// closed pipe and took the supervisor with it, which then never told the proxy loop to stop:
+/// the cluster hung at start, its copies unreaped.
+#[test]
+fn a_closed_stderr_costs_the_log_not_the_cluster() {
+    let backend = backend_04();
+    let mut cluster =
+        Cluster::start_with_stderr_closed(&["--backend", &backend, "--size", "2", "--restart-delay", "10ms"]);
+    let res = cluster.client().get("/hello").unwrap();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let before = until("two copies", PATIENCE, || Some(cluster.children()).filter(|c| c.len() == 2));
+    sigkill(before[0]);
+    let after = until("the killed copy to be replaced", PATIENCE, || {
+        Some(cluster.children()).filter(|c| c.len() == 2 && !c.contains(&before[0]))
+    });
+    until_true("the new copy to answer through the cluster", PATIENCE, || {
+        (0..4).all(|_| cluster.client().get("/hello").is_ok_and(|r| r.status == 200))
+    });
+    assert!(cluster.server.terminate().success());
+    assert!(after.iter().all(|&pid| !alive(pid)), "copies left behind: {after:?}");
+}
+
 /// A server that reads its port from `$PORT` (as many do) finds its copy's port there, not
 /// whatever the cluster's own environment held.
 #[test]

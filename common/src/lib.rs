@@ -44,6 +44,18 @@ pub mod shutdown;
 pub mod site;
 pub mod status;
 
+/// `eprintln!` for code that serves: one line on stderr (the error log), or nothing if stderr is
+/// gone. `eprintln!` panics when its write fails, so a server whose stderr is a pipe to a reader
+/// that exited (`flash-cluster ... 2>&1 | head`, a log shipper restarting) would lose the thread
+/// that logged: nginx goes on serving when its error log cannot be written, and so do we.
+#[macro_export]
+macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub use app::App;
 pub use config::Config;
 pub use conn::Conn;

@@ -65,7 +65,7 @@ where
     match run(config, flags, serve, make_app) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::log_line!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -86,10 +86,11 @@ where
     let app = make_app(Setup { config: &config, flags, addr, status: status.clone() })?;
     let site = Site::with_status(config, Arc::new(app), status)?;
     site.app().warm_up();
-    // Tests and tools read this line to learn the port; it must come first and be flushed.
+    // Tests and tools read this line to learn the port; it must come first and be flushed. If
+    // nobody reads stdout any more (`... | head -1` has exited, or the cluster that started this
+    // copy has lost its stderr), the line is lost and the server serves all the same.
     let mut out = io::stdout().lock();
-    writeln!(out, "listening on http://{addr}")?;
-    out.flush()?;
+    let _ = writeln!(out, "listening on http://{addr}").and_then(|()| out.flush());
     drop(out);
     let served = serve(listener, site.clone(), shutdown);
     // The application finishes its background work even when the server failed.

@@ -34,14 +34,29 @@ impl ChildServer {
     /// Runs `cmd` (its stdout and stderr are taken over here; stderr goes to a file in `scratch`)
     /// and waits, bounded, for its `listening on http://ADDR` line.
     #[track_caller]
-    pub fn spawn(mut cmd: Command, scratch: &Path) -> ChildServer {
+    pub fn spawn(cmd: Command, scratch: &Path) -> ChildServer {
         let stderr = scratch.join("server-stderr.log");
         let file = File::create(&stderr).expect("a stderr file");
+        ChildServer::spawn_with_stderr(cmd, stderr, file.into())
+    }
+
+    /// [`ChildServer::spawn`] with a stderr whose reader is already gone, as under
+    /// `server 2>&1 | head` once `head` has exited: every write to it fails (EPIPE), and a
+    /// server must go on serving. Its [`ChildServer::stderr_log`] is empty.
+    #[track_caller]
+    pub fn spawn_with_stderr_closed(cmd: Command, scratch: &Path) -> ChildServer {
+        let (reader, writer) = nix::unistd::pipe().expect("a pipe");
+        drop(reader);
+        ChildServer::spawn_with_stderr(cmd, scratch.join("no-stderr.log"), writer.into())
+    }
+
+    #[track_caller]
+    fn spawn_with_stderr(mut cmd: Command, stderr: PathBuf, to: Stdio) -> ChildServer {
         let program = cmd.get_program().to_string_lossy().into_owned();
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(file)
+            .stderr(to)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         let stdout = child.stdout.take().expect("a piped stdout");

@@ -165,7 +165,7 @@ impl Delivered {
             (409, Some(v)) if v.get("have").is_some() && v.get("conflict").is_none() => Delivered::Gap(v),
             (status, _) => {
                 if matches!(status, 400..=499) {
-                    eprintln!("replog: {url} refused a batch: {status} {}", res.text().trim());
+                    flash_common::log_line!("replog: {url} refused a batch: {status} {}", res.text().trim());
                 }
                 Delivered::Refused
             }

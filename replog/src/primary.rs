@@ -568,7 +568,7 @@ fn batch_body(primary: &str, messages: &[Message]) -> Vec<u8> {
 /// Says at start that a torn tail was cut, and where.
 pub fn report_cut(cut: &Option<(PathBuf, u64, u64)>) {
     if let Some((path, at, bytes)) = cut {
-        eprintln!("replog: cut a torn tail of {bytes} bytes at byte {at} of {}", path.display());
+        flash_common::log_line!("replog: cut a torn tail of {bytes} bytes at byte {at} of {}", path.display());
     }
 }
 

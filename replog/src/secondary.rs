@@ -276,10 +276,14 @@ impl Secondary {
         loop {
             match link.post("/register", &body) {
                 Ok(res) if res.status == 200 => {
-                    eprintln!("replog: registered with the primary at {}", primary.url);
+                    flash_common::log_line!("replog: registered with the primary at {}", primary.url);
                     return;
                 }
-                Ok(res) => eprintln!("replog: the primary refused registration: {} {}", res.status, res.text().trim()),
+                Ok(res) => flash_common::log_line!(
+                    "replog: the primary refused registration: {} {}",
+                    res.status,
+                    res.text().trim()
+                ),
                 Err(_) => {}
             }
             let mut s = self.lock();

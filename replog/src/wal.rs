@@ -330,7 +330,7 @@ impl Writer {
 /// kernel may have dropped the dirty pages (PostgreSQL's "fsyncgate"), so retrying would lie.
 /// The node stops; on restart it recovers what is really on disk.
 fn fatal(dir: &Path, e: &io::Error) -> ! {
-    eprintln!(
+    flash_common::log_line!(
         "fatal: cannot write the log in {}: {e}; stopping so that nothing unwritten is acknowledged",
         dir.display()
     );

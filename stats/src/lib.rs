@@ -27,7 +27,7 @@ pub mod pool;
 pub mod store;
 pub mod table;
 
-use std::io;
+use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -159,7 +159,7 @@ impl Service {
     /// will answer it with a 500.
     pub fn warm_up(&self) {
         if let Err(e) = self.table() {
-            eprintln!("flash-stats: {e}");
+            let _ = writeln!(io::stderr().lock(), "flash-stats: {e}"); // Not `eprintln!`: see log.rs.
         }
     }
 

@@ -70,7 +70,8 @@ impl ActivityLog {
             Ok::<(), io::Error>(())
         })();
         if let Err(e) = result {
-            eprintln!("flash-stats: cannot write the activity log {}: {e}", path.display());
+            // Not `eprintln!`, which panics if stderr is closed: the log failing must not cost the job.
+            let _ = writeln!(io::stderr().lock(), "flash-stats: cannot write the activity log {}: {e}", path.display());
         }
     }
 }

@@ -46,13 +46,38 @@ impl Cluster {
     /// listen (which it does once its copies passed their health checks).
     #[track_caller]
     pub fn start(args: &[&str]) -> Cluster {
+        Cluster::start_with(args, ChildServer::spawn)
+    }
+
+    /// [`Cluster::start`] with a stderr nobody reads any more (see
+    /// [`ChildServer::spawn_with_stderr_closed`]); [`Cluster::admin`] cannot find the admin port
+    /// then, as it reads it from stderr.
+    #[track_caller]
+    pub fn start_with_stderr_closed(args: &[&str]) -> Cluster {
+        Cluster::start_with(args, ChildServer::spawn_with_stderr_closed)
+    }
+
+    #[track_caller]
+    fn start_with(args: &[&str], spawn: fn(Command, &std::path::Path) -> ChildServer) -> Cluster {
         let scratch = tempfile::tempdir().expect("a scratch folder");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flash-cluster"));
         cmd.args(["--port", "0", "--quiet", "--admin-port", "0", "--threads", "1"])
             .args(args)
             .current_dir(scratch.path());
-        let server = ChildServer::spawn(cmd, scratch.path());
+        let server = spawn(cmd, scratch.path());
         Cluster { server, scratch }
+    }
+
+    /// The processes the cluster has started (its copies), from `/proc`: what a test sees when it
+    /// cannot ask `/status`.
+    pub fn children(&self) -> Vec<u32> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.server.pid())).into_iter().flatten().flatten();
+        let lists = tasks.filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok());
+        let mut pids: Vec<u32> =
+            lists.flat_map(|l| l.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<_>>()).collect();
+        pids.retain(|&p| alive(p));
+        pids.sort_unstable();
+        pids
     }
 
     /// Where clients connect.

@@ -148,14 +148,14 @@ impl Cgi {
             }
             Err(Failure::TooLarge) => return Err(Response::error(502, "the CGI program wrote more than 64 MiB")),
             Err(Failure::Io(e)) => {
-                eprintln!("flash: cannot run {:?}: {e}", program.path);
+                flash_common::log_line!("flash: cannot run {:?}: {e}", program.path);
                 return Err(Response::error(500, "the CGI program could not be started"));
             }
         };
         let nph = script.as_ref().is_some_and(|s| s.nph);
         let parsed = if nph { parse_nph(finished) } else { parse_cgi(finished) };
         parsed.map_err(|reason| {
-            eprintln!("flash: {:?}: {reason}", program.path);
+            flash_common::log_line!("flash: {:?}: {reason}", program.path);
             Response::error(502, &reason)
         })
     }
