@@ -76,6 +76,28 @@ fn ucu_self_check() {
     assert_eq!(messages(m.addr()), want);
 }
 
+/// A secondary whose stderr nobody reads any more (`... 2>&1 | head`, once `head` has exited)
+/// starts, registers (a line it logs), replicates and acknowledges as any other. Its log lines
+/// are lost, not the threads that write them: the cluster's supervisor once died of its first
+/// `eprintln!` on a closed pipe (`flash-cluster`'s test of the same name).
+#[test]
+fn a_closed_stderr_costs_the_log_not_the_replication() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s1_port = reserve_port();
+    let s1_url = format!("http://127.0.0.1:{s1_port}");
+    let m = primary(&tmp.path().join("m"), &[s1_url], &[]);
+    let args: Vec<String> =
+        ["--role", "secondary", "--heartbeat-ms", "100", "--primary", &m.url()].map(String::from).to_vec();
+    let s1 = Node::start_with_stderr_closed(&tmp.path().join("s1"), s1_port, &args);
+    wait_healthy(&m, &s1);
+    for i in 1..=3 {
+        let r = post(m.addr(), "/messages?w=2", &message(&format!("Msg{i}")));
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let want: Vec<(u64, String)> = (1..=3).map(|i| (i, format!("Msg{i}"))).collect();
+    assert_eq!(messages(s1.addr()), want);
+}
+
 /// With 3 nodes and both secondaries down, writes get 503 and reads work; one back, writes work.
 #[test]
 fn quorum_makes_the_primary_read_only() {

@@ -45,6 +45,17 @@ impl Node {
     /// Starts `flash-replog --port PORT <args>` with its log in `dir/data`.
     #[track_caller]
     pub fn start(dir: &Path, port: u16, args: &[String]) -> Node {
+        Node::start_with(dir, port, args, ChildServer::spawn)
+    }
+
+    /// [`Node::start`] with a stderr nobody reads any more (its `server-stderr.log` stays empty).
+    #[track_caller]
+    pub fn start_with_stderr_closed(dir: &Path, port: u16, args: &[String]) -> Node {
+        Node::start_with(dir, port, args, ChildServer::spawn_with_stderr_closed)
+    }
+
+    #[track_caller]
+    fn start_with(dir: &Path, port: u16, args: &[String], spawn: fn(Command, &Path) -> ChildServer) -> Node {
         std::fs::create_dir_all(dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flash-replog"));
         cmd.args(["--port", &port.to_string(), "--quiet", "--threads", "1", "--data-dir"])
@@ -54,7 +65,7 @@ impl Node {
         for name in ENV {
             cmd.env_remove(name);
         }
-        Node { server: ChildServer::spawn(cmd, dir), dir: dir.to_path_buf(), args: args.to_vec() }
+        Node { server: spawn(cmd, dir), dir: dir.to_path_buf(), args: args.to_vec() }
     }
 
     /// Where it listens.
