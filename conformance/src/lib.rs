@@ -172,6 +172,7 @@ macro_rules! __for_each_case {
         // Time and lifecycle.
         $crate::__case!(own slow_head_is_408; $($ctx)*);
         $crate::__case!(own idle_keep_alive_is_closed; $($ctx)*);
+        $crate::__case!(net half_close_is_answered_then_closed; $($ctx)*);
         $crate::__case!(own graceful_shutdown_finishes_in_flight; $($ctx)*);
     };
 }

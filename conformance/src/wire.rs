@@ -182,6 +182,13 @@ impl Wire {
         }
     }
 
+    /// Closes our sending side (a half-close: `shutdown(SHUT_WR)`), as `nc -N` does after its
+    /// input: the server sees the end of the stream and may still answer.
+    pub fn finish_sending(&mut self) -> &mut Self {
+        self.stream.shutdown(std::net::Shutdown::Write).expect("shutdown(SHUT_WR)");
+        self
+    }
+
     /// Asserts that the server closes the connection without sending anything more.
     #[track_caller]
     pub fn expect_closed(&mut self) {

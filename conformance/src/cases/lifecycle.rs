@@ -48,6 +48,20 @@ pub fn idle_keep_alive_is_closed(serve: Serve) {
     server.stop();
 }
 
+/// A client that sends its request and closes its side at once (`printf ... | nc -N`) gets the
+/// answer and a close right away, not after the idle timeout (10 s, twice [`DEADLINE`]). Its end
+/// of stream often arrives with the request, in the same epoll event; an edge-triggered loop
+/// that takes a short read for "nothing more to read" never reads the 0 that says so. Tried a few
+/// times, since which way the bytes arrive is the network's choice.
+pub fn half_close_is_answered_then_closed(addr: std::net::SocketAddr) {
+    for _ in 0..5 {
+        let mut wire = Wire::connect(addr);
+        wire.send(get("/hello")).finish_sending();
+        wire.response().assert_status(200);
+        wire.expect_closed();
+    }
+}
+
 /// The application, with a signal when a `/sleep` request reaches it: the one way to know from
 /// outside that a request is in flight, without sleeping and hoping.
 struct Announce {

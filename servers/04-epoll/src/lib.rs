@@ -57,6 +57,8 @@ struct Client {
     conn: Conn,
     /// Epoll said readable and no read has since returned `WouldBlock` (or come back short).
     readable: bool,
+    /// Epoll said the client closed its side: its end brings no event of its own, so keep reading.
+    read_closed: bool,
     /// Epoll said writable and no write has since returned `WouldBlock`.
     writable: bool,
 }
@@ -126,7 +128,10 @@ where
                         stream.set_nodelay(true)?;
                         site.status().accepted(worker);
                         let conn = Conn::new(site, peer);
-                        clients.insert(token, Client { stream, conn, readable: false, writable: true });
+                        clients.insert(
+                            token,
+                            Client { stream, conn, readable: false, read_closed: false, writable: true },
+                        );
                     }
                 }
                 SHUTDOWN => {
@@ -150,7 +155,8 @@ where
                 }
                 token => {
                     if let Some(c) = clients.get_mut(&token) {
-                        c.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                        c.read_closed |= event.is_read_closed();
+                        c.readable |= event.is_readable() || c.read_closed || event.is_error();
                         c.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
                     }
                     drive(&mut clients, token, &mut dispatch, &later);
@@ -204,9 +210,9 @@ impl Client {
                     Ok(n) => {
                         self.conn.received(n);
                         progress = true;
-                        // A short read emptied the socket; under edge triggering the next byte
-                        // brings a new event, so another read now would only be a WouldBlock.
-                        self.readable = n == room;
+                        // A short read emptied the socket: under edge triggering the next byte
+                        // brings a new event. A client's close brings none, so then read on to 0.
+                        self.readable = n == room || (self.read_closed && n > 0);
                     }
                     Err(e) if would_block(&e) => self.readable = false,
                     Err(e) if interrupted(&e) => {}
