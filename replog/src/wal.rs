@@ -43,6 +43,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
 use crate::crc32::crc32;
 
 /// When the log calls `fsync` (see the module documentation).
@@ -72,6 +75,9 @@ pub struct Wal {
     shared: Arc<Shared>,
     /// The writer thread, joined by [`Wal::close`].
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The folder's `LOCK` file, held (`flock`) until the log is closed: a second node started
+    /// on the same folder must fail at start, not number messages the first has numbered too.
+    lock: Mutex<Option<Flock<File>>>,
 }
 
 /// What the appenders and the writer thread share.
@@ -127,6 +133,7 @@ impl Wal {
     /// [`Wal::open`] with a chosen segment size (tests use small ones to cross segments).
     pub fn open_with(dir: &Path, fsync: Fsync, segment_bytes: u64) -> io::Result<Recovered> {
         fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        let lock = lock(dir)?;
         let (records, cut, segments) = recover(dir)?;
         let count = records.len() as u64;
         let writer = Writer::open(dir, segments, count, segment_bytes, fsync)?;
@@ -146,7 +153,11 @@ impl Wal {
         });
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new().name("replog-wal".into()).spawn(move || writer.run(&thread_shared))?;
-        Ok(Recovered { wal: Wal { shared, writer: Mutex::new(Some(handle)) }, records, cut })
+        Ok(Recovered {
+            wal: Wal { shared, writer: Mutex::new(Some(handle)), lock: Mutex::new(Some(lock)) },
+            records,
+            cut,
+        })
     }
 
     /// Queues one record and returns its number; `on_durable` runs (on the writer thread, so it
@@ -204,6 +215,8 @@ impl Wal {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        // Written and synced: the folder may serve another log now.
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 }
 
@@ -335,6 +348,33 @@ fn fatal(dir: &Path, e: &io::Error) -> ! {
         dir.display()
     );
     std::process::exit(74)
+}
+
+/// Takes `dir/LOCK` for this process (an exclusive `flock`, which the kernel drops when the
+/// process dies, however it dies: no stale lock after a `kill -9`), and writes our pid in it for
+/// the message another process gets.
+fn lock(dir: &Path) -> io::Result<Flock<File>> {
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut held) => {
+            held.set_len(0)?;
+            writeln!(&mut *held, "{}", std::process::id())?;
+            Ok(held)
+        }
+        Err((_, errno)) if errno == Errno::EWOULDBLOCK => {
+            let pid = fs::read_to_string(&path).unwrap_or_default();
+            Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{} is in use by another process (pid {}): two nodes on one log would number messages twice",
+                    dir.display(),
+                    pid.trim()
+                ),
+            ))
+        }
+        Err((_, errno)) => Err(io::Error::new(io::Error::from(errno).kind(), format!("{}: {errno}", path.display()))),
+    }
 }
 
 /// The path of the segment whose first record is `first`.

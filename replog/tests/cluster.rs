@@ -98,6 +98,32 @@ fn a_closed_stderr_costs_the_log_not_the_replication() {
     assert_eq!(messages(s1.addr()), want);
 }
 
+/// A second node started on a data folder a running node holds (a restart while the old process
+/// still lives) refuses to start, naming the folder and the holder, instead of numbering messages
+/// the first one numbers too; once the first is gone (even by `kill -9`) the folder is free.
+#[test]
+fn a_data_folder_serves_one_node_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = primary(&tmp.path().join("m"), &[], &[]);
+    assert_eq!(post(first.addr(), "/messages", &message("one")).status, 201);
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_flash-replog"))
+        .args(["--port", "0", "--quiet", "--role", "primary", "--data-dir"])
+        .arg(tmp.path().join("m").join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = flash_conformance::wait::until("the second node to give up", LIMIT, || second.try_wait().unwrap());
+    let output = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success() && output.stdout.is_empty(), "it must not listen: {stderr}");
+    let holder = first.server.pid().to_string();
+    assert!(stderr.contains("in use by another process") && stderr.contains(&holder), "{stderr}");
+    assert_eq!(post(first.addr(), "/messages", &message("two")).status, 201);
+    let restarted = first.kill_and_restart();
+    assert_eq!(messages(restarted.addr()), vec![(1, "one".to_string()), (2, "two".to_string())]);
+}
+
 /// With 3 nodes and both secondaries down, writes get 503 and reads work; one back, writes work.
 #[test]
 fn quorum_makes_the_primary_read_only() {
