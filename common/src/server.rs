@@ -101,19 +101,35 @@ where
 /// Binds a listening socket the way servers should: `SO_REUSEADDR` so a restart does not wait
 /// for old connections in TIME_WAIT, `SO_REUSEPORT` so that server 07 can open one listener per
 /// core on the same port, and a backlog large enough for a burst of clients.
+///
+/// `SO_REUSEPORT` would also let a second server (a second copy of this one, started by mistake)
+/// bind the same port without a word and take part of its clients, so a port given by number is
+/// first tried without it: if anything listens there, this is `Address already in use`, as nginx
+/// says. (A process that binds the port between the try and the bind slips through; the try
+/// catches the usual mistake, a second start.)
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    if addr.port() != 0 {
+        let alone = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        alone.set_reuse_address(true)?;
+        alone.bind(&addr.into())?;
+    }
+    bind_shared(addr)
+}
+
+/// Binds another listener on the same address as `listener` (which [`bind`] made), sharing its
+/// port through `SO_REUSEPORT`: the kernel then spreads new connections over all of them.
+pub fn bind_sibling(listener: &TcpListener) -> io::Result<TcpListener> {
+    bind_shared(listener.local_addr()?)
+}
+
+/// [`bind`] without the check that the port is free: for the listeners a server shares it with.
+fn bind_shared(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
     Ok(socket.into())
-}
-
-/// Binds another listener on the same address as `listener` (which [`bind`] made), sharing its
-/// port through `SO_REUSEPORT`: the kernel then spreads new connections over all of them.
-pub fn bind_sibling(listener: &TcpListener) -> io::Result<TcpListener> {
-    bind(listener.local_addr()?)
 }
 
 /// Decides what a failed `accept` means. Most failures concern one client (it gave up between
@@ -158,4 +174,23 @@ pub fn refuse(mut stream: std::net::TcpStream, reason: &str) {
     }
     let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
     let _ = stream.write_all(&out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A second server on a port that one listens on is refused; the server's own siblings are not.
+    #[test]
+    fn a_taken_port_is_refused_but_siblings_share_it() {
+        let first = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let second = bind(addr).expect_err("a second server on the same port");
+        assert_eq!(second.kind(), io::ErrorKind::AddrInUse, "{second}");
+        let sibling = bind_sibling(&first).unwrap();
+        assert_eq!(sibling.local_addr().unwrap(), addr);
+        drop((first, sibling));
+        // Free again once they are closed.
+        bind(addr).unwrap();
+    }
 }
