@@ -141,8 +141,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s or m)")),
     };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+    // Deadlines are `Instant::now() + d`, which panics past the clock's range: a year is more
+    // than any timeout or interval needs, and far inside it.
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d > LONGEST => Err(format!("`{s}` is longer than a year")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
 }
+
+/// The longest duration a flag takes.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A count that zero would make meaningless (no threads, a head limit nothing fits): refused on
 /// the command line, naming the flag, rather than quietly taken as 1 or as "refuse everyone".
@@ -187,6 +196,9 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("2h").is_err());
+        assert_eq!(parse_duration("525600m"), Ok(Duration::from_secs(365 * 24 * 3600)));
+        assert!(parse_duration("525601m").is_err());
+        assert!(parse_duration("10000000000000000000s").is_err());
         assert_eq!(parse_bytes("8MiB"), Ok(8 << 20));
         assert!(parse_bytes("lots").is_err());
     }
