@@ -108,3 +108,31 @@ pub fn graceful_shutdown_finishes_in_flight(serve: Serve) {
     wire.expect_closed();
     server.stop();
 }
+
+/// Shutdown with `/sleep?ms=3000` in flight: the listener closes at once, so a client arriving
+/// while the request finishes is refused ("connection refused", as nginx does), not accepted by
+/// the kernel and reset when the process exits. Not in the suite: a server whose one thread is
+/// running the handler (01, 02, 04, 07, 08) notices the shutdown only when it returns; the lesson
+/// tests of the servers whose accept loop stays free (03, 05, 06) call it.
+pub fn listener_closes_at_shutdown(serve: Serve) {
+    let (started, in_flight) = mpsc::channel();
+    let server = TestServer::start_app(
+        serve,
+        |_| {},
+        move |setup| Ok(Arc::new(Announce { inner: FlashApp::launch(setup)?, started })),
+    );
+    let addr = server.addr();
+    let mut wire = Wire::connect(addr);
+    wire.send(get("/sleep?ms=3000"));
+    in_flight.recv_timeout(DEADLINE).expect("the /sleep request to reach the application");
+    server.trigger_shutdown();
+    // Well inside the 3 s the request still has to run.
+    crate::wait::until("a newcomer to be refused", Duration::from_millis(2500), || match std::net::TcpStream::connect(
+        addr,
+    ) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(()),
+        _ => None,
+    });
+    wire.response().assert_status(200);
+    server.stop();
+}

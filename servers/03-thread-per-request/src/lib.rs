@@ -46,7 +46,8 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
             drop(live);
         });
     }
-    drop(live);
+    // Closed now, not on return: a client arriving while the others finish is refused at once.
+    drop((live, listener));
     // Returns (with an error we expect) once every thread has dropped its clone of `live`.
     let _ = all_left.recv();
     Ok(())

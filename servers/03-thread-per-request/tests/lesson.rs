@@ -74,3 +74,10 @@ fn a_thousand_slow_clients_hold_a_thousand_threads_and_deny_nobody() {
     });
     assert!(server.terminate().success());
 }
+
+/// The accept loop is free while requests run, so a shutdown closes the listener at once: a
+/// client arriving while an in-flight request finishes is refused, not reset later.
+#[test]
+fn a_newcomer_during_shutdown_is_refused_at_once() {
+    flash_conformance::cases::listener_closes_at_shutdown(flash_03_thread_per_request::serve);
+}

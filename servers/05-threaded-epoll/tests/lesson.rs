@@ -27,3 +27,10 @@ fn a_cpu_request_does_not_delay_hello() {
 fn a_thousand_slow_clients_deny_nobody_and_are_cut_at_the_header_timeout() {
     slowloris_in_process(flash_05_threaded_epoll::serve, |_| {}, SLOW_RUN).assert_not_denied(SLOW_HEADER_TIMEOUT);
 }
+
+/// The accept loop is free while requests run, so a shutdown closes the listener at once: a
+/// client arriving while an in-flight request finishes is refused, not reset later.
+#[test]
+fn a_newcomer_during_shutdown_is_refused_at_once() {
+    flash_conformance::cases::listener_closes_at_shutdown(flash_05_threaded_epoll::serve);
+}

@@ -42,8 +42,8 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
             refuse(stream, "all workers are busy and the queue is full (--queue)");
         }
     }
-    drop(queue);
-    // Returns once every worker has drained the queue (one that panicked lost only its client).
+    drop((queue, listener)); // Closed now: a client arriving while the workers finish is refused.
+                             // Returns once every worker has drained the queue (one that panicked lost only its client).
     workers.into_iter().for_each(|w| drop(w.join()));
     Ok(())
 }

@@ -43,3 +43,10 @@ fn a_thousand_slow_clients_deny_service_past_the_header_timeout() {
     slowloris_in_process(flash_06_worker_pool::serve, two_workers, SLOW_HEADER_TIMEOUT * 2)
         .assert_denied(SLOW_HEADER_TIMEOUT);
 }
+
+/// The accept loop is free while requests run, so a shutdown closes the listener at once: a
+/// client arriving while an in-flight request finishes is refused, not reset later.
+#[test]
+fn a_newcomer_during_shutdown_is_refused_at_once() {
+    flash_conformance::cases::listener_closes_at_shutdown(flash_06_worker_pool::serve);
+}
