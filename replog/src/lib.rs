@@ -151,6 +151,31 @@ pub struct Me {
     pub heartbeat: Duration,
     /// `--node-timeout`.
     pub node_timeout: Duration,
+    /// `--max-body`: the largest body this node takes, and (the nodes of a cluster are started
+    /// alike) the largest delivery another node takes from it.
+    pub max_body: u64,
+}
+
+/// Room a delivery keeps for all but its messages' text: the envelope (the sender, its id, its
+/// clock) and each entry's own fields.
+pub const ENVELOPE: u64 = 256;
+
+/// Whether a message of `text` fits a delivery to a node that takes `max_body` bytes: one that
+/// does not is refused when written (413), or no node could ever take it and every delivery
+/// after it would fail.
+pub fn fits_a_delivery(text: &str, max_body: u64) -> bool {
+    serde_json::to_string(text).is_ok_and(|json| json.len() as u64 + ENVELOPE <= max_body)
+}
+
+/// The 413 for a message that does not fit a delivery.
+pub fn too_long_to_deliver(max_body: u64) -> Response {
+    error(
+        413,
+        &format!(
+            "a message this long could not be delivered to the other nodes, which take at most {max_body} bytes \
+             (--max-body) with {ENVELOPE} of them for the envelope"
+        ),
+    )
 }
 
 /// The node this process is.
@@ -193,6 +218,7 @@ impl ReplogApp {
             token: flags.token.clone().filter(|t| !t.is_empty()),
             heartbeat: Duration::from_millis(flags.heartbeat_ms),
             node_timeout: flags.node_timeout,
+            max_body: setup.config.max_body,
         };
         let node = match flags.role {
             Role::Primary => {

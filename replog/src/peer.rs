@@ -317,6 +317,9 @@ impl Peer {
             Some(other) => return Reply::Now(error(400, &format!("\"log\" must be a string, not {}", kind(other)))),
             None => return Reply::Now(error(400, "missing field \"log\"")),
         };
+        if !crate::fits_a_delivery(&text, self.me.max_body) {
+            return Reply::Now(crate::too_long_to_deliver(self.me.max_body));
+        }
         let (responder, pending) = deferred();
         let mut s = self.lock();
         let stamp = now_ms().max(s.last_stamp).max(s.promised + 1);
@@ -621,11 +624,15 @@ impl Peer {
         let written = self.wal.written();
         let mut entries = Vec::new();
         let mut last = out.cursor - 1;
+        // As the primary's batches: stop before the body passes the peer's --max-body.
+        let (mut room, mut first) = (self.me.max_body.saturating_sub(crate::ENVELOPE), true);
         if out.known {
             for (record, e) in s.own.iter().skip(out.cursor as usize - 1).take(MAX_BATCH) {
-                if *record > written {
+                let size = serde_json::to_string(&e.text).map_or(u64::MAX, |t| t.len() as u64 + 64);
+                if *record > written || (size > room && !first) {
                     break;
                 }
+                (room, first) = (room.saturating_sub(size), false);
                 entries.push(json!({"seq": e.seq, "stamp": e.stamp, "log": e.text}));
                 last = e.seq;
             }

@@ -37,7 +37,10 @@ use crate::link::{parse_url, Delivered, Health, Link, NodeUrl, Status};
 use crate::store::{self, Message};
 use crate::timer::Timer;
 use crate::wal::Wal;
-use crate::{error, error_with, json_object, kind, not_allowed, now_ms, send_all, wind_down, Flags, Me};
+use crate::{
+    error, error_with, fits_a_delivery, json_object, kind, not_allowed, now_ms, send_all, too_long_to_deliver,
+};
+use crate::{wind_down, Flags, Me, ENVELOPE};
 
 /// The most messages in one delivery.
 const MAX_BATCH: u64 = 4096;
@@ -208,6 +211,9 @@ impl Primary {
             }
             None => return Reply::Now(error(400, "missing field \"message\"")),
         };
+        if !fits_a_delivery(&text, self.me.max_body) {
+            return Reply::Now(too_long_to_deliver(self.me.max_body));
+        }
         let number = |name: &str, v: Option<&str>| -> Result<Option<u64>, Response> {
             v.map(|v| v.parse::<u64>().map_err(|_| error(400, &format!("{name} must be a whole number, not `{v}`"))))
                 .transpose()
@@ -428,7 +434,8 @@ impl Primary {
                 } else {
                     (1, 0)
                 };
-                let body = batch_body(&self.me.url, &s.messages[(from - 1) as usize..to as usize]);
+                let limit = self.me.max_body.saturating_sub(ENVELOPE) as usize;
+                let body = batch_body(&self.me.url, &s.messages[(from - 1) as usize..to as usize], limit);
                 s.secondaries[index].health.last_sent = Some(Instant::now());
                 body
             };
@@ -548,18 +555,27 @@ fn settle(s: &mut State, me: &str) -> Vec<(Responder, Response)> {
 
 /// A delivery's body: `{"primary": URL, "entries": [{"id", "at", "message"}, ...]}`, written
 /// by hand because it is built under the lock for every batch.
-fn batch_body(primary: &str, messages: &[Message]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + messages.iter().map(|m| m.text.len() + 48).sum::<usize>());
+///
+/// The entries stop before the body passes `limit` bytes (at least one goes, which a write's own
+/// check made fit): a secondary far behind catches up in several batches, none over its
+/// `--max-body`, rather than being sent 4,096 long messages it must refuse every time.
+fn batch_body(primary: &str, messages: &[Message], limit: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + messages.iter().map(|m| m.text.len() + 48).sum::<usize>().min(limit));
     out.extend_from_slice(b"{\"primary\":");
     let _ = serde_json::to_writer(&mut out, primary);
     out.extend_from_slice(b",\"entries\":[");
     for (i, m) in messages.iter().enumerate() {
+        let before = out.len();
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(format!("{{\"id\":{},\"at\":{},\"message\":", m.id, m.at_ms).as_bytes());
         let _ = serde_json::to_writer(&mut out, &m.text);
         out.push(b'}');
+        if i > 0 && out.len() > limit {
+            out.truncate(before);
+            break;
+        }
     }
     out.extend_from_slice(b"]}");
     out

@@ -46,6 +46,11 @@ fn bad_writes_are_refused_with_a_reason() {
     let huge = message(&"x".repeat(4096));
     let r = post(m.addr(), "/messages", &huge);
     assert_eq!(r.status, 413, "past --max-body: {}", r.text());
+    // Within --max-body, but the delivery that would carry it to S1 (the same limit) would not be:
+    // refused now, or S1 could never take it, nor anything after it.
+    let r = post(m.addr(), "/messages", &message(&"x".repeat(900)));
+    assert_eq!(r.status, 413, "past what a delivery can carry: {}", r.text());
+    assert!(r.text().contains("could not be delivered"), "{}", r.text());
     assert_eq!(get_json(m.addr(), "/health")["last_id"], 0, "nothing was stored");
 
     // A secondary takes no writes and says where the primary is.

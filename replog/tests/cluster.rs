@@ -124,6 +124,29 @@ fn a_data_folder_serves_one_node_at_a_time() {
     assert_eq!(messages(restarted.addr()), vec![(1, "one".to_string()), (2, "two".to_string())]);
 }
 
+/// A secondary that comes up behind by more than one delivery can carry (here 100 messages of
+/// 2 KB, against `--max-body 64KiB` on every node) catches up in several deliveries, each under
+/// the limit, instead of being sent one it must refuse, again and again.
+#[test]
+fn a_backlog_larger_than_a_delivery_is_caught_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limit = ["--max-body", "64KiB"];
+    let s1 = secondary(&tmp.path().join("s1"), 0, &limit);
+    let s2_port = reserve_port();
+    let m = primary(&tmp.path().join("m"), &[s1.url(), format!("http://127.0.0.1:{s2_port}")], &limit);
+    wait_healthy(&m, &s1);
+    let text = |i: u64| format!("{i:04}{}", "y".repeat(2000));
+    for i in 1..=100 {
+        let r = post(m.addr(), "/messages?w=2", &message(&text(i)));
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let s2 = secondary(&tmp.path().join("s2"), s2_port, &limit);
+    until_true("S2 to hold all 100", LIMIT, || get_json(s2.addr(), "/health")["last_id"] == 100);
+    let held = messages(s2.addr());
+    assert_eq!(held.first(), Some(&(1, text(1))));
+    assert_eq!(held.last().map(|(id, t)| (*id, t.len())), Some((100, 2004)));
+}
+
 /// With 3 nodes and both secondaries down, writes get 503 and reads work; one back, writes work.
 #[test]
 fn quorum_makes_the_primary_read_only() {
