@@ -22,7 +22,7 @@ pub struct ClusterFlags {
     /// The command that runs one copy, e.g. 'target/release/flash-04-epoll --port {port} --quiet':
     /// `{port}` is replaced by a free port for each copy (also given in `$PORT`), `{index}` by its
     /// number. Split into words like a shell would (quotes, backslashes); no other shell syntax
-    /// (use `sh -c '...'`).
+    /// (use `sh -c '... exec server ...'`: `exec`, so that the server dies with the cluster).
     #[arg(long, value_parser = parse_backend)]
     pub backend: Option<String>,
     /// A server already running elsewhere, e.g. http://10.0.0.7:8080 (repeatable; nginx `server`
