@@ -17,6 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The largest write the kernel keeps whole on a pipe (POSIX's minimum, Linux's value).
@@ -26,19 +27,23 @@ const PIPE_BUF: usize = 4096;
 pub struct AccessLog {
     /// Written through `&File`, which needs no lock.
     out: File,
+    /// Where it goes, for the error log: the path, or "stderr".
+    name: String,
+    /// A write has failed and the error log has said so (once: a full disk fails every write).
+    failed: AtomicBool,
 }
 
 impl AccessLog {
     /// Appends to the file at `path`, creating it.
     pub fn file(path: &Path) -> io::Result<Arc<AccessLog>> {
         let out = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Arc::new(AccessLog { out }))
+        Ok(Arc::new(AccessLog { out, name: path.display().to_string(), failed: AtomicBool::new(false) }))
     }
 
     /// Writes to this process's stderr.
     pub fn stderr() -> io::Result<Arc<AccessLog>> {
         let out = File::from(io::stderr().as_fd().try_clone_to_owned()?);
-        Ok(Arc::new(AccessLog { out }))
+        Ok(Arc::new(AccessLog { out, name: "stderr".into(), failed: AtomicBool::new(false) }))
     }
 
     /// Queues one line (ending in `\n`) in this thread's buffer.
@@ -73,8 +78,12 @@ impl Pending {
     fn flush(&mut self) {
         if let (Some(log), false) = (&self.log, self.bytes.is_empty()) {
             // A full disk or a closed stderr must not take the server down with it; the lines
-            // are lost, not the requests.
-            let _ = (&log.out).write_all(&self.bytes);
+            // are lost, not the requests. The error log says so, once, as nginx's does.
+            if let Err(e) = (&log.out).write_all(&self.bytes) {
+                if !log.failed.swap(true, Ordering::Relaxed) {
+                    crate::log_line!("access log {}: {e}; lines are lost while it fails", log.name);
+                }
+            }
         }
         self.bytes.clear();
     }
@@ -126,5 +135,15 @@ mod tests {
                 assert_eq!(**l, format!("thread {t} line {i} {}", "x".repeat(i % 97)), "in order and whole");
             }
         }
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_written_says_so_and_serving_goes_on() {
+        let log = AccessLog::file(Path::new("/dev/full")).unwrap();
+        log.line(b"127.0.0.1 - - [05/Dec/2026:12:00:00 +0000] \"GET / HTTP/1.1\" 200 5\n");
+        AccessLog::flush_thread();
+        assert!(log.failed.load(Ordering::Relaxed), "the failure was noticed (and told)");
+        log.line(b"another\n");
+        AccessLog::flush_thread(); // No panic, and nothing said twice.
     }
 }
