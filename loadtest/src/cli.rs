@@ -4,7 +4,7 @@
 //! command with ours; everything else is spelled out. Parsing turns flags into a [`LoadSpec`] and
 //! every bad value becomes a message naming its flag, never a panic.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -220,9 +220,28 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Fails unless `path` can be written, so that a run whose results would be lost at the end (a
+/// missing folder, a directory, no permission) is not started. The check opens the file as the
+/// final write will: an existing file is opened without truncating it, so the previous results
+/// stay until there are new ones, and a new one is created and removed again, so that a run that
+/// then fails or is killed leaves no empty file behind.
+fn check_writable(path: &Path) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+            std::fs::remove_file(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `flash-load URL ...`.
 fn load_main(args: &LoadArgs, interrupt: &Interrupt) -> Result<(), String> {
     let spec = args.to_spec().map_err(|e| e.to_string())?;
+    if let Some(path) = &args.json {
+        check_writable(path).map_err(|e| format!("--json {}: {e}", path.display()))?;
+    }
     let stop = interrupt.flag();
     let mut shown = spec.clone();
     let (result, find_max) = if args.find_max_rate {
@@ -279,4 +298,31 @@ fn load_main(args: &LoadArgs, interrupt: &Interrupt) -> Result<(), String> {
         std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_path_is_checked_without_leaving_a_trace() {
+        let dir = tempfile::Builder::new().prefix("flash-load-json-check-").tempdir().unwrap();
+        let new = dir.path().join("out.json");
+        check_writable(&new).unwrap();
+        assert!(!new.exists(), "the check leaves no empty file");
+        std::fs::write(&new, "previous").unwrap();
+        check_writable(&new).unwrap();
+        assert_eq!(std::fs::read_to_string(&new).unwrap(), "previous", "nor truncates an old one");
+        assert!(check_writable(dir.path()).is_err(), "a directory");
+        assert!(check_writable(&dir.path().join("missing").join("out.json")).is_err(), "a missing folder");
+    }
+
+    #[test]
+    fn the_command_line_refuses_a_framing_header() {
+        let args = Cli::try_parse_from(["flash-load", "http://127.0.0.1:9/", "-H", "transfer-encoding: chunked"])
+            .unwrap()
+            .load;
+        let err = args.to_spec().unwrap_err().0;
+        assert!(err.starts_with("-H \"transfer-encoding: chunked\""), "{err}");
+    }
 }

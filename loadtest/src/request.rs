@@ -43,10 +43,19 @@ impl Target {
                 InputError(format!("{url}: the URL must start with http://"))
             }
         })?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
+        // The fragment is for the client alone and never sent (RFC 9110 section 4.2.4), as in curl.
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+        // The authority ends at the path or, when there is none, at the query.
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            // Named before resolving, where `user@host` would be an unknown host; the URL is not
+            // echoed, since it may hold a password.
+            return Err(InputError(format!(
+                "http://<credentials>@{host}{path}: credentials in the URL are not supported; \
+                 send them as a header instead, such as -H 'Authorization: Basic ...'"
+            )));
+        }
         if authority.is_empty() {
             return Err(InputError(format!("{url}: the URL has no host")));
         }
@@ -63,7 +72,7 @@ impl Target {
         if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(InputError(format!("{url}: the path has spaces or control characters")));
         }
-        Ok(Target { addr, host: authority.to_string(), path: path.to_string() })
+        Ok(Target { addr, host: authority.to_string(), path })
     }
 }
 
@@ -100,7 +109,10 @@ pub struct RequestSet {
 
 impl RequestSet {
     /// Encodes the specs with the common headers (`Host`, the `-H` extras, and `Connection: close`
-    /// when `close` is set so that the server knows it may close first).
+    /// when `close` is set so that the server knows it may close first). A `-H` Host replaces the
+    /// URL's, as in curl and wrk, since a request with two is a 400; a `-H` Content-Length or
+    /// Transfer-Encoding is refused, since the length is computed here from the body and two
+    /// framings of one body would make the server misread every request after it.
     pub fn encode(
         target: &Target,
         specs: &[RequestSpec],
@@ -118,7 +130,14 @@ impl RequestSet {
             if !ok {
                 return Err(InputError(format!("-H {header:?}: a header must look like `Name: value`")));
             }
+            if ["content-length", "transfer-encoding"].iter().any(|framing| header_is(header, framing)) {
+                return Err(InputError(format!(
+                    "-H {header:?}: flash-load frames the body itself (Content-Length from --body, \
+                     --body-file or --mix); remove this header"
+                )));
+            }
         }
+        let user_host = headers.iter().any(|header| header_is(header, "host"));
         let mut requests = Vec::with_capacity(specs.len());
         let mut cumulative = Vec::with_capacity(specs.len());
         let mut total = 0u64;
@@ -129,7 +148,10 @@ impl RequestSet {
             if !spec.path.starts_with('/') || spec.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
                 return Err(InputError(format!("path {:?}: must start with / and have no spaces", spec.path)));
             }
-            let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", spec.method, spec.path, target.host);
+            let mut head = format!("{} {} HTTP/1.1\r\n", spec.method, spec.path);
+            if !user_host {
+                head.push_str(&format!("Host: {}\r\n", target.host));
+            }
             for header in headers {
                 head.push_str(header);
                 head.push_str("\r\n");
@@ -163,6 +185,11 @@ impl RequestSet {
         let x = rng.next_u64() % total;
         self.cumulative.partition_point(|&c| c <= x)
     }
+}
+
+/// Whether a `Name: value` header has this (lower-case) name; header names ignore case.
+fn header_is(header: &str, name: &str) -> bool {
+    header.split_once(':').is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
 /// Reads a mix file: one request per line, `METHOD PATH WEIGHT [BODY]`, where the body is the rest
@@ -230,6 +257,54 @@ mod tests {
         assert_eq!(Target::parse("http://127.0.0.1").unwrap().path, "/");
         assert!(Target::parse("https://127.0.0.1/").unwrap_err().0.contains("https"));
         assert!(Target::parse("127.0.0.1:80").is_err());
+    }
+
+    #[test]
+    fn urls_are_split_as_curl_splits_them() {
+        let parse = |url: &str| {
+            let t = Target::parse(url).unwrap();
+            (t.host, t.path)
+        };
+        let host = || "127.0.0.1:9".to_string();
+        // The fragment is the client's own: it is never sent.
+        assert_eq!(parse("http://127.0.0.1:9/hello#frag"), (host(), "/hello".into()));
+        assert_eq!(parse("http://127.0.0.1:9/a?x=1#f?g/h"), (host(), "/a?x=1".into()));
+        assert_eq!(parse("http://127.0.0.1:9#frag"), (host(), "/".into()));
+        // A query with no path asks for the root.
+        assert_eq!(parse("http://127.0.0.1:9?x=1"), (host(), "/?x=1".into()));
+        assert_eq!(parse("http://127.0.0.1?x=1").0, "127.0.0.1");
+        assert_eq!(Target::parse("http://127.0.0.1?x=1").unwrap().addr, "127.0.0.1:80".parse().unwrap());
+        // An `@` in the path is not userinfo.
+        assert_eq!(parse("http://127.0.0.1:9/a@b"), (host(), "/a@b".into()));
+        assert_eq!(parse("http://[::1]:9/v6").1, "/v6");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_clearly() {
+        for url in ["http://user@127.0.0.1/", "http://user:secret@127.0.0.1:9/x", "http://@127.0.0.1?q"] {
+            let err = Target::parse(url).unwrap_err().0;
+            assert!(err.contains("credentials in the URL are not supported"), "{url}: {err}");
+            assert!(!err.contains("secret"), "the password is not echoed: {err}");
+        }
+    }
+
+    #[test]
+    fn a_user_host_header_replaces_the_default_one() {
+        let get = RequestSpec { method: "GET".into(), path: "/".into(), body: vec![], weight: 1 };
+        let set =
+            RequestSet::encode(&target(), &[get], &["hOsT: example.test".into(), "X-A: b".into()], false).unwrap();
+        let text = String::from_utf8(set.requests[0].bytes.to_vec()).unwrap();
+        assert_eq!(text, "GET / HTTP/1.1\r\nhOsT: example.test\r\nX-A: b\r\n\r\n");
+    }
+
+    #[test]
+    fn a_user_length_header_is_refused() {
+        let post = RequestSpec { method: "POST".into(), path: "/".into(), body: b"abc".to_vec(), weight: 1 };
+        for header in ["Content-Length: 3", "content-length:3", "Transfer-Encoding: chunked"] {
+            let err =
+                RequestSet::encode(&target(), std::slice::from_ref(&post), &[header.into()], false).unwrap_err().0;
+            assert!(err.starts_with("-H ") && err.contains(header), "{header}: {err}");
+        }
     }
 
     #[test]

@@ -265,7 +265,7 @@ impl Worker<'_> {
             }
             for event in events.iter() {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                self.on_event(event.token().0, readable, event.is_writable());
+                self.on_event(event.token().0, readable, event.is_read_closed(), event.is_writable());
             }
         }
         let end = Instant::now();
@@ -352,8 +352,8 @@ impl Worker<'_> {
         }
     }
 
-    /// Handles one readiness event.
-    fn on_event(&mut self, idx: usize, readable: bool, writable: bool) {
+    /// Handles one readiness event; `closed` says the peer's FIN is already in (or hung up).
+    fn on_event(&mut self, idx: usize, readable: bool, closed: bool, writable: bool) {
         match self.conns[idx].state {
             ConnState::Idle => {}
             ConnState::Connecting => {
@@ -372,7 +372,7 @@ impl Worker<'_> {
                     }
                 }
                 if readable {
-                    self.read(idx);
+                    self.read(idx, closed);
                 }
             }
         }
@@ -393,8 +393,9 @@ impl Worker<'_> {
     }
 
     /// Reads everything available, frames the responses, and sends what the connection may send
-    /// next right away.
-    fn read(&mut self, idx: usize) {
+    /// next right away. `closed` is the event's read-closed flag: the server's FIN is queued
+    /// behind the data, so the socket is read down to its end of stream.
+    fn read(&mut self, idx: usize, closed: bool) {
         let mut now = Instant::now();
         loop {
             let Worker { conns, rbuf, stats, plan, outstanding, .. } = self;
@@ -431,10 +432,16 @@ impl Worker<'_> {
                             return;
                         }
                     }
-                    // A short read drained the socket: with edge-triggered epoll, data that arrives
-                    // later raises a new event, so the extra read that would only say WouldBlock
-                    // (a wasted system call per response batch) is skipped.
-                    if !full {
+                    // A short read drained the socket: with edge-triggered epoll, data (or a FIN)
+                    // that arrives later raises a new event, so the extra read that would only say
+                    // WouldBlock (a wasted system call per response batch) is skipped. A FIN that
+                    // arrived with the data raises no further edge, though, and a body delimited
+                    // by the close would then wait for the timeout: when the event already says
+                    // the peer closed, the loop goes on to the read that returns 0. That flag
+                    // costs the keep-alive case nothing, unlike reading to WouldBlock always, and
+                    // is simpler than asking the framing whether the body runs until the close
+                    // (which would not cover a close after a Content-Length body either).
+                    if !full && !closed {
                         break;
                     }
                 }

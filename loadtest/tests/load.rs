@@ -83,6 +83,22 @@ fn requests_per_conn_reconnects_after_n() {
 }
 
 #[test]
+fn a_body_delimited_by_the_close_ends_at_the_close() {
+    // The server's FIN comes with the body's last bytes; reading only until a short read would
+    // leave each response in flight until the timeout, and the run would end with timeouts.
+    let server = TestServer::start(Behaviour::CloseDelimited);
+    let mut spec = spec(&server.url(), 2);
+    spec.duration = Some(Duration::from_secs(10)); // a bound; -n ends the run long before
+    spec.count = Some(40);
+    spec.timeout = Duration::from_secs(1);
+    let result = run(&spec, &AtomicBool::new(false)).unwrap();
+    assert_eq!(result.errors.total(), 0, "{:?}", result.errors);
+    assert_eq!(result.requests, 40, "{result:?}");
+    assert_eq!(result.status.get(&200), Some(&40));
+    assert_eq!(result.in_flight_at_deadline, 0);
+}
+
+#[test]
 fn errors_are_counted_by_kind() {
     let short = |url: &str, timeout_ms: u64| {
         let mut spec = spec(url, 2);

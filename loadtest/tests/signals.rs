@@ -8,28 +8,18 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Behaviour, TestServer};
+use common::{Behaviour, Reaper, TestServer};
 use flash_load::compare::CompareReport;
 use flash_testkit::wait::until_true;
 
 /// The exit code after SIGINT: 128 + 2, as for any program stopped by Ctrl-C.
 const INTERRUPTED: i32 = 130;
-
-/// Kills the child if the test fails before it exits, so that no load generator outlives a test.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Sends SIGINT to `pid`, as Ctrl-C at a terminal would.
 fn interrupt(pid: u32) {

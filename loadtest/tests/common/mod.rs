@@ -6,6 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -22,6 +23,10 @@ pub enum Behaviour {
     Garbage,
     /// Reads requests and never answers.
     Silent,
+    /// Answers each connection's first request with a body that has no length (HTTP/1.1 200, no
+    /// `Content-Length`, not chunked), so that only the close ends it, and closes at once: the
+    /// close and the last bytes usually reach the client together.
+    CloseDelimited,
     /// Answers, but holds every answer while the clock is inside a stall window
     /// (`stall_ms` out of every `period_ms`, starting at `offset_ms` after the first request). The
     /// clock starts at the first request, not at the server's start, so that a load that starts
@@ -128,6 +133,11 @@ fn serve(
                     out.extend_from_slice(if close { &b"Connection: close\r\n\r\nok"[..] } else { &b"\r\nok"[..] });
                 }
                 Behaviour::Garbage => out.extend_from_slice(b"garbage\r\n\r\n"),
+                Behaviour::CloseDelimited => {
+                    out.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\nhello");
+                    close = true;
+                    break;
+                }
                 Behaviour::Silent | Behaviour::Reset => {}
             }
         }
@@ -145,5 +155,15 @@ fn serve(
             let _ = stream.shutdown(Shutdown::Write);
             return;
         }
+    }
+}
+
+/// Kills the child if the test fails before it exits, so that no load generator outlives a test.
+pub struct Reaper(pub Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -1,0 +1,56 @@
+//! The `flash-load` binary refuses a bad command line before it sends any load: a run whose
+//! results could not be saved is not started, so that nothing measured is lost at the end. Every
+//! run here is asked for far longer than the test waits, so a binary that started the load anyway
+//! fails on the exit deadline instead of passing late.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{Behaviour, Reaper, TestServer};
+use flash_testkit::wait::until;
+
+/// Runs `flash-load URL -c 2 -d 60s ARGS` and returns its exit code and stderr, failing if it has
+/// not exited within 10 s.
+fn refused(url: &str, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_flash-load"))
+        .arg(url)
+        .args(["-c", "2", "-d", "60s"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaper(child);
+    let status = until("flash-load to exit before running", Duration::from_secs(10), || child.0.try_wait().unwrap());
+    let mut stderr = String::new();
+    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn an_unwritable_json_path_is_refused_before_the_run() {
+    let server = TestServer::start(Behaviour::Answer);
+    let dir = tempfile::Builder::new().prefix("flash-load-json-").tempdir().unwrap();
+    let missing_folder = dir.path().join("no-such-folder").join("out.json");
+    for path in [missing_folder.as_path(), dir.path()] {
+        let (code, stderr) = refused(&server.url(), &["--json".as_ref(), path.as_os_str()]);
+        assert_eq!(code, Some(1), "{}: {stderr}", path.display());
+        assert!(stderr.contains(&format!("--json {}", path.display())), "the flag and path are named: {stderr}");
+    }
+    assert_eq!(server.requests.load(Ordering::SeqCst), 0, "no load was sent");
+    assert!(!missing_folder.parent().unwrap().exists(), "no folder was created");
+}
+
+#[test]
+fn a_user_content_length_is_refused_naming_the_flag() {
+    let server = TestServer::start(Behaviour::Answer);
+    let (code, stderr) =
+        refused(&server.url(), &["--body".as_ref(), "abc".as_ref(), "-H".as_ref(), "Content-Length: 3".as_ref()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("-H \"Content-Length: 3\""), "{stderr}");
+    assert_eq!(server.requests.load(Ordering::SeqCst), 0, "no load was sent");
+}
