@@ -211,7 +211,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         other => return Err(format!("{text:?}: unknown unit {other:?} (use ms, s, m or h)")),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+    // A deadline is `Instant::now() + d`, which panics past the clock's range; a year is more
+    // than any run, warm-up or timeout needs.
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if d.as_secs() > 365 * 24 * 3600 => Err(format!("{text:?} is longer than a year")),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!("{text:?} is out of range")),
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +226,9 @@ mod tests {
 
     #[test]
     fn durations_and_shares() {
+        assert!(parse_duration("10000000000000000000s").is_err(), "a deadline that far would panic");
+        assert!(parse_duration("8761h").is_err());
+        assert!(parse_duration("8760h").is_ok());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
