@@ -58,7 +58,7 @@ struct Client {
     /// Epoll said readable and no read has since returned `WouldBlock` (or come back short).
     readable: bool,
     /// Epoll said the client closed its side: its end brings no event of its own, so keep reading.
-    read_closed: bool,
+    closed: bool,
     /// Epoll said writable and no write has since returned `WouldBlock`.
     writable: bool,
 }
@@ -128,10 +128,7 @@ where
                         stream.set_nodelay(true)?;
                         site.status().accepted(worker);
                         let conn = Conn::new(site, peer);
-                        clients.insert(
-                            token,
-                            Client { stream, conn, readable: false, read_closed: false, writable: true },
-                        );
+                        clients.insert(token, Client { stream, conn, readable: false, closed: false, writable: true });
                     }
                 }
                 SHUTDOWN => {
@@ -155,8 +152,8 @@ where
                 }
                 token => {
                     if let Some(c) = clients.get_mut(&token) {
-                        c.read_closed |= event.is_read_closed();
-                        c.readable |= event.is_readable() || c.read_closed || event.is_error();
+                        c.closed |= event.is_read_closed();
+                        c.readable |= event.is_readable() || c.closed || event.is_error();
                         c.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
                     }
                     drive(&mut clients, token, &mut dispatch, &later);
@@ -212,7 +209,7 @@ impl Client {
                         progress = true;
                         // A short read emptied the socket: under edge triggering the next byte
                         // brings a new event. A client's close brings none, so then read on to 0.
-                        self.readable = n == room || (self.read_closed && n > 0);
+                        self.readable = n == room || (self.closed && n > 0);
                     }
                     Err(e) if would_block(&e) => self.readable = false,
                     Err(e) if interrupted(&e) => {}
