@@ -74,6 +74,11 @@ pub fn list(messages: &[Message], upto: u64, req: &Request<'_>) -> Result<Value,
     };
     let after = number("after")?.unwrap_or(0);
     let limit = number("limit")?.unwrap_or(u64::MAX);
+    if limit == 0 {
+        // An empty page whose `next_after` is where it started would send a client that pages
+        // through the log round the same request for ever.
+        return Err("limit must be at least 1".into());
+    }
     let upto = (upto as usize).min(messages.len());
     let start = (after as usize).min(upto);
     let end = start.saturating_add(limit.min(usize::MAX as u64) as usize).min(upto);

@@ -59,6 +59,8 @@ fn bad_writes_are_refused_with_a_reason() {
     assert!(r.header("allow").is_some());
     let r = request(s1.addr(), "GET", "/messages?after=x", &[], "");
     assert_eq!(r.status, 400, "{}", r.text());
+    let r = request(m.addr(), "GET", "/messages?limit=0", &[], "");
+    assert_eq!(r.status, 400, "an empty page would send a paging client round for ever: {}", r.text());
     assert_eq!(request(m.addr(), "GET", "/nothing-here", &[], "").status, 404);
     assert_eq!(post(m.addr(), "/messages", &message("ok")).status, 201);
     until_true("S1 learns the primary's URL", LIMIT, || {
