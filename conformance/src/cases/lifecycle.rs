@@ -84,9 +84,9 @@ impl App for Announce {
     }
 }
 
-/// Shutdown with `/sleep?ms=300` in flight: the response still arrives whole, the connection is
-/// then closed, and `serve` returns `Ok`.
-pub fn graceful_shutdown_finishes_in_flight(serve: Serve) {
+/// A server running `serve`, and a client whose `/sleep?ms=MS` has reached the application.
+#[track_caller]
+fn sleep_in_flight(serve: Serve, ms: u64) -> (TestServer, Wire) {
     let (started, in_flight) = mpsc::channel();
     let server = TestServer::start_app(
         serve,
@@ -94,13 +94,20 @@ pub fn graceful_shutdown_finishes_in_flight(serve: Serve) {
         move |setup| Ok(Arc::new(Announce { inner: FlashApp::launch(setup)?, started })),
     );
     let mut wire = Wire::connect(server.addr());
-    wire.send(get("/sleep?ms=300"));
+    wire.send(get(&format!("/sleep?ms={ms}")));
     if in_flight.recv_timeout(DEADLINE).is_err() {
         // Tell a server that answers the request elsewhere (02's CGI child: the case cannot see
         // it in flight) from one that never answers (a crash, a hang).
         let res = wire.response();
         panic!("the /sleep request was answered ({}) without reaching the application's call", res.status);
     }
+    (server, wire)
+}
+
+/// Shutdown with `/sleep?ms=300` in flight: the response still arrives whole, the connection is
+/// then closed, and `serve` returns `Ok`.
+pub fn graceful_shutdown_finishes_in_flight(serve: Serve) {
+    let (server, mut wire) = sleep_in_flight(serve, 300);
     server.trigger_shutdown();
     let res = wire.response();
     res.assert_status(200);
@@ -115,16 +122,8 @@ pub fn graceful_shutdown_finishes_in_flight(serve: Serve) {
 /// running the handler (01, 02, 04, 07, 08) notices the shutdown only when it returns; the lesson
 /// tests of the servers whose accept loop stays free (03, 05, 06) call it.
 pub fn listener_closes_at_shutdown(serve: Serve) {
-    let (started, in_flight) = mpsc::channel();
-    let server = TestServer::start_app(
-        serve,
-        |_| {},
-        move |setup| Ok(Arc::new(Announce { inner: FlashApp::launch(setup)?, started })),
-    );
+    let (server, mut wire) = sleep_in_flight(serve, 3000);
     let addr = server.addr();
-    let mut wire = Wire::connect(addr);
-    wire.send(get("/sleep?ms=3000"));
-    in_flight.recv_timeout(DEADLINE).expect("the /sleep request to reach the application");
     server.trigger_shutdown();
     // Well inside the 3 s the request still has to run.
     crate::wait::until("a newcomer to be refused", Duration::from_millis(2500), || match std::net::TcpStream::connect(
