@@ -119,7 +119,7 @@ impl Primary {
     pub fn start(me: Me, flags: &Flags) -> io::Result<Arc<Primary>> {
         let recovered = Wal::open(&me.data_dir, flags.fsync)?;
         report_cut(&recovered.cut);
-        let messages = store::recover(&recovered.records).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let messages = store::recover_in(&me.data_dir, &recovered.records)?;
         let mut members = load_members(&me.data_dir)?;
         for s in &flags.secondaries {
             if !members.contains(s) {

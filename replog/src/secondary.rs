@@ -86,7 +86,7 @@ impl Secondary {
     pub fn start(me: Me, flags: &Flags) -> io::Result<Arc<Secondary>> {
         let recovered = Wal::open(&me.data_dir, flags.fsync)?;
         report_cut(&recovered.cut);
-        let messages = store::recover(&recovered.records).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let messages = store::recover_in(&me.data_dir, &recovered.records)?;
         let durable = messages.len() as u64;
         let timer = Timer::new()?;
         let node = Arc::new_cyclic(|weak| Secondary {

@@ -64,6 +64,22 @@ pub fn recover(records: &[Vec<u8>]) -> Result<Vec<Message>, String> {
     Ok(out)
 }
 
+/// [`recover`] for the log in `dir`, with an error that names the folder and says what to do: a
+/// log whose ids are out of order is not one a single node writes (two nodes shared the folder
+/// before it was locked, or it was edited), so it is left for a person, not repaired.
+pub fn recover_in(dir: &std::path::Path, records: &[Vec<u8>]) -> std::io::Result<Vec<Message>> {
+    recover(records).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the log in {} is not in order ({e}); one node never writes it so: move the folder \
+                 aside to start afresh (a secondary then catches up from the primary)",
+                dir.display()
+            ),
+        )
+    })
+}
+
 /// `GET /messages[?after=ID&limit=N]` over the first `upto` messages: `{"data": [...]}`, plus
 /// `"next_after"` when a limit cut the page short (pass it as `after` for the next page).
 pub fn list(messages: &[Message], upto: u64, req: &Request<'_>) -> Result<Value, String> {
@@ -102,5 +118,7 @@ mod tests {
         let one = Message { id: 1, ..m.clone() }.encode();
         assert!(recover(&[one]).is_ok());
         assert!(recover(&[m.encode()]).unwrap_err().contains("holds message 7"));
+        let said = recover_in(std::path::Path::new("/data/m"), &[m.encode()]).unwrap_err().to_string();
+        assert!(said.contains("/data/m") && said.contains("holds message 7") && said.contains("aside"), "{said}");
     }
 }

@@ -259,11 +259,16 @@ impl Writer {
     ) -> io::Result<Writer> {
         let (file, size) = match segments.last() {
             Some((_, path)) => {
-                let file = OpenOptions::new().append(true).open(path)?;
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
                 let size = file.metadata()?.len();
                 (file, size)
             }
-            None => (create_segment(dir, 1)?, 0),
+            None => {
+                (create_segment(dir, 1).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?, 0)
+            }
         };
         Ok(Writer { dir: dir.to_path_buf(), file, size, count, segment_bytes, fsync })
     }
