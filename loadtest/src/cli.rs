@@ -297,6 +297,12 @@ fn load_main(args: &LoadArgs, interrupt: &Interrupt) -> Result<(), String> {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
     }
+    // The report above says what went wrong (connect errors, timeouts); the exit code tells a
+    // script that nothing was measured, as curl's does when it cannot connect. A run stopped by
+    // Ctrl-C before any answer keeps its own code (130).
+    if result.requests == 0 && interrupt.exit_code().is_none() {
+        return Err("no response was completed, so nothing was measured".into());
+    }
     Ok(())
 }
 

@@ -54,3 +54,23 @@ fn a_user_content_length_is_refused_naming_the_flag() {
     assert!(stderr.contains("-H \"Content-Length: 3\""), "{stderr}");
     assert_eq!(server.requests.load(Ordering::SeqCst), 0, "no load was sent");
 }
+
+/// Nobody listens: the report shows the connect errors, and the exit code says nothing was
+/// measured, so a script does not take an empty run for a result.
+#[test]
+fn a_run_that_completes_nothing_exits_non_zero() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_flash-load"))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .args(["-c", "1", "-d", "300ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaper(child);
+    let status = until("flash-load to finish", Duration::from_secs(10), || child.0.try_wait().unwrap());
+    let mut stderr = String::new();
+    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing was measured"), "{stderr}");
+}
