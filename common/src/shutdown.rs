@@ -1,6 +1,6 @@
 //! Graceful shutdown: one signal every model can wait on the way it waits on sockets.
 //!
-//! A [`Shutdown`] is a flag plus a pipe. Triggering it (from SIGINT/SIGTERM or from a test) sets
+//! A [`Shutdown`] is a flag plus a pipe. Triggering it (from SIGINT, SIGTERM or SIGHUP, or from a test) sets
 //! the flag and writes a byte into the pipe, whose read end then stays readable forever. That one
 //! file descriptor is what makes shutdown fit every model: a blocking server `poll`s it next to
 //! its socket, an event loop registers it with `mio` like any other source, and code that merely
@@ -31,6 +31,13 @@ struct Inner {
     write: OwnedFd,
 }
 
+/// The signals that stop a server gracefully (finish what is in flight, lose nothing): Ctrl-C,
+/// `kill`, and SIGHUP, which a closing terminal sends and whose default would end the process
+/// mid-request. (nginx reloads on SIGHUP; with no configuration file to reload, stopping cleanly
+/// is what is left.) Applications that watch signals of their own use the same list.
+pub const STOP_SIGNALS: [i32; 3] =
+    [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP];
+
 impl Shutdown {
     /// A shutdown that has not been triggered.
     pub fn new() -> io::Result<Shutdown> {
@@ -56,9 +63,9 @@ impl Shutdown {
         self.inner.read.as_fd()
     }
 
-    /// Makes SIGINT and SIGTERM trigger this shutdown; a second one exits at once.
+    /// Makes each of [`STOP_SIGNALS`] trigger this shutdown; a second one exits at once.
     pub fn install_signals(&self) -> io::Result<()> {
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for sig in STOP_SIGNALS {
             // Registered first, so it sees the flag the first signal sets only on the second.
             signal_hook::flag::register_conditional_shutdown(sig, 1, self.inner.flag.clone())?;
             signal_hook::flag::register(sig, self.inner.flag.clone())?;

@@ -118,8 +118,14 @@ impl ChildServer {
     /// SIGTERM, then waits (bounded) for it to exit; returns how it exited.
     #[track_caller]
     pub fn terminate(&mut self) -> ExitStatus {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
-        crate::wait::until("the server to stop after SIGTERM", DEADLINE, || {
+        self.stop_with(Signal::SIGTERM)
+    }
+
+    /// Sends `signal`, then waits (bounded) for it to exit; returns how it exited.
+    #[track_caller]
+    pub fn stop_with(&mut self, signal: Signal) -> ExitStatus {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap_or_else(|e| panic!("{signal}: {e}"));
+        crate::wait::until(&format!("the server to stop after {signal}"), DEADLINE, || {
             self.child.try_wait().expect("wait for the server")
         })
     }

@@ -73,7 +73,7 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
 
 fn run(args: &DemoArgs) -> io::Result<()> {
     // Catch Ctrl-C before the first child starts, so that none is left behind.
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+    let mut signals = signal_hook::iterator::Signals::new(flash_common::shutdown::STOP_SIGNALS)?;
     let (root, temporary) = match &args.data_dir {
         Some(d) => (d.clone(), false),
         None => (std::env::temp_dir().join(format!("flash-replog-demo-{}", std::process::id())), true),

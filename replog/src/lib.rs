@@ -247,8 +247,7 @@ impl ReplogApp {
     /// writes and answer every client still waiting (a write short of its acknowledgements), so
     /// that the drain can finish. The server's own handler, registered first, does the rest.
     fn watch_signals(&self) -> io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let mut signals = signal_hook::iterator::Signals::new(flash_common::shutdown::STOP_SIGNALS)?;
         let stop: Box<dyn Fn() + Send> = match &self.node {
             Node::Primary(p) => {
                 let p = p.clone();
