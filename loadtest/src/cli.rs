@@ -109,8 +109,9 @@ pub struct LoadArgs {
     /// Search for the highest open-loop rate that meets --slo.
     #[arg(long, requires = "slo")]
     pub find_max_rate: bool,
-    /// The latency objective for --find-max-rate, such as p99=10ms.
-    #[arg(long)]
+    /// The latency objective for --find-max-rate, such as p99=10ms (alone it would be ignored,
+    /// so it is refused).
+    #[arg(long, requires = "find_max_rate")]
     pub slo: Option<String>,
 }
 
@@ -321,6 +322,15 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&new).unwrap(), "previous", "nor truncates an old one");
         assert!(check_writable(dir.path()).is_err(), "a directory");
         assert!(check_writable(&dir.path().join("missing").join("out.json")).is_err(), "a missing folder");
+    }
+
+    #[test]
+    fn an_slo_without_the_search_is_refused() {
+        let err = Cli::try_parse_from(["flash-load", "http://127.0.0.1:9/", "--slo", "p99=10ms"]).unwrap_err();
+        assert!(err.to_string().contains("--find-max-rate"), "{err}");
+        assert!(
+            Cli::try_parse_from(["flash-load", "http://127.0.0.1:9/", "--slo", "p99=10ms", "--find-max-rate"]).is_ok()
+        );
     }
 
     #[test]
