@@ -16,16 +16,22 @@ use flash_testkit::wait::until;
 /// Runs `flash-load URL -c 2 -d 60s ARGS` and returns its exit code and stderr, failing if it has
 /// not exited within 10 s.
 fn refused(url: &str, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let long = ["-c", "2", "-d", "60s"].map(std::ffi::OsStr::new);
+    exit_of(url, &[&long[..], args].concat(), "flash-load to exit before running")
+}
+
+/// Runs `flash-load URL ARGS` and returns its exit code and stderr, failing if it has not exited
+/// within 10 s.
+fn exit_of(url: &str, args: &[&std::ffi::OsStr], what: &str) -> (Option<i32>, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_flash-load"))
         .arg(url)
-        .args(["-c", "2", "-d", "60s"])
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut child = Reaper(child);
-    let status = until("flash-load to exit before running", Duration::from_secs(10), || child.0.try_wait().unwrap());
+    let status = until(what, Duration::from_secs(10), || child.0.try_wait().unwrap());
     let mut stderr = String::new();
     child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     (status.code(), stderr)
@@ -60,17 +66,8 @@ fn a_user_content_length_is_refused_naming_the_flag() {
 #[test]
 fn a_run_that_completes_nothing_exits_non_zero() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_flash-load"))
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .args(["-c", "1", "-d", "300ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Reaper(child);
-    let status = until("flash-load to finish", Duration::from_secs(10), || child.0.try_wait().unwrap());
-    let mut stderr = String::new();
-    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, stderr) = exit_of(&url, &["-c", "1", "-d", "300ms"].map(std::ffi::OsStr::new), "flash-load to finish");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("nothing was measured"), "{stderr}");
 }
