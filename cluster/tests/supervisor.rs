@@ -117,19 +117,13 @@ fn a_command_that_exits_at_once_is_given_up_after_its_tries() {
 #[test]
 fn when_no_copy_can_start_the_cluster_says_why_and_exits() {
     let scratch = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flash-cluster"))
-        .args(["--port", "0", "--quiet", "--backend", "sh -c 'exit 7' {port}", "--size", "2", "--start-tries", "2"])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flash-cluster"));
+    cmd.args(["--port", "0", "--quiet", "--backend", "sh -c 'exit 7' {port}", "--size", "2", "--start-tries", "2"])
         .args(["--restart-delay", "10ms"])
-        .current_dir(scratch.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = until("the cluster to give up", PATIENCE, || child.try_wait().unwrap());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+        .current_dir(scratch.path());
+    let (status, stdout, stderr) = flash_conformance::child::run_to_exit(&mut cmd, PATIENCE);
     assert!(!status.success());
-    assert!(output.stdout.is_empty(), "it never said it was listening");
+    assert!(stdout.is_empty(), "it never said it was listening");
     assert!(stderr.contains("error: no copy became healthy") && stderr.contains("exit status 7"), "{stderr}");
 }
 

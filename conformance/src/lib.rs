@@ -49,7 +49,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use flash_common::server::Serve;
 
-pub use flash_testkit::{browser, script, wait};
+pub use flash_testkit::{browser, child, script, wait};
 pub use server::TestServer;
 pub use wire::{Response, Wire};
 

@@ -5,35 +5,26 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Behaviour, Reaper, TestServer};
-use flash_testkit::wait::until;
+use common::{Behaviour, TestServer};
+use flash_testkit::child::run_to_exit;
 
 /// Runs `flash-load URL -c 2 -d 60s ARGS` and returns its exit code and stderr, failing if it has
 /// not exited within 10 s.
 fn refused(url: &str, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     let long = ["-c", "2", "-d", "60s"].map(std::ffi::OsStr::new);
-    exit_of(url, &[&long[..], args].concat(), "flash-load to exit before running")
+    exit_of(url, &[&long[..], args].concat())
 }
 
 /// Runs `flash-load URL ARGS` and returns its exit code and stderr, failing if it has not exited
 /// within 10 s.
-fn exit_of(url: &str, args: &[&std::ffi::OsStr], what: &str) -> (Option<i32>, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_flash-load"))
-        .arg(url)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Reaper(child);
-    let status = until(what, Duration::from_secs(10), || child.0.try_wait().unwrap());
-    let mut stderr = String::new();
-    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+fn exit_of(url: &str, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flash-load"));
+    cmd.arg(url).args(args);
+    let (status, _, stderr) = run_to_exit(&mut cmd, Duration::from_secs(10));
     (status.code(), stderr)
 }
 
@@ -67,7 +58,7 @@ fn a_user_content_length_is_refused_naming_the_flag() {
 fn a_run_that_completes_nothing_exits_non_zero() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/");
-    let (code, stderr) = exit_of(&url, &["-c", "1", "-d", "300ms"].map(std::ffi::OsStr::new), "flash-load to finish");
+    let (code, stderr) = exit_of(&url, &["-c", "1", "-d", "300ms"].map(std::ffi::OsStr::new));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("nothing was measured"), "{stderr}");
 }

@@ -14,8 +14,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Behaviour, Reaper, TestServer};
+use common::{Behaviour, TestServer};
 use flash_load::compare::CompareReport;
+use flash_testkit::child::Reaper;
 use flash_testkit::wait::until_true;
 
 /// The exit code after SIGINT: 128 + 2, as for any program stopped by Ctrl-C.

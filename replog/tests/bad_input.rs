@@ -5,11 +5,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{get_json, json, message, messages, post, request, status_of, Node};
-use flash_conformance::wait::{until, until_true};
+use flash_conformance::child::run_to_exit;
+use flash_conformance::wait::until_true;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -151,32 +152,18 @@ fn bad_flags_are_refused_naming_the_flag() {
         (vec!["--fsync", "sometimes"], "--fsync"),
         (vec!["--heartbeat-ms", "0"], "--heartbeat-ms"),
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flash-replog"))
-            .args(["--port", "0", "--quiet"])
-            .args(&flags)
-            .env_remove("SERVER_TYPE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let status = until("the command line to refuse", LIMIT, || child.try_wait().unwrap());
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flash-replog"));
+        cmd.args(["--port", "0", "--quiet"]).args(&flags).env_remove("SERVER_TYPE");
+        let (status, _, err) = run_to_exit(&mut cmd, LIMIT);
         assert_eq!(status.code(), Some(2), "{flags:?}: {err}");
         assert!(err.contains(named), "{flags:?} names {named}: {err}");
     }
     // A role's flags on the wrong role: refused before listening, saying which.
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flash-replog"))
-        .args(["--port", "0", "--quiet", "--role", "secondary", "--secondary", "http://127.0.0.1:9", "--data-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flash-replog"));
+    cmd.args(["--port", "0", "--quiet", "--role", "secondary", "--secondary", "http://127.0.0.1:9", "--data-dir"])
         .arg(tmp.path())
-        .env_remove("SERVER_TYPE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = until("a misplaced flag to be refused", LIMIT, || child.try_wait().unwrap());
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        .env_remove("SERVER_TYPE");
+    let (status, _, err) = run_to_exit(&mut cmd, LIMIT);
     assert!(!status.success() && err.contains("--secondary"), "{err}");
 }

@@ -106,17 +106,10 @@ fn a_data_folder_serves_one_node_at_a_time() {
     let tmp = tempfile::tempdir().unwrap();
     let first = primary(&tmp.path().join("m"), &[], &[]);
     assert_eq!(post(first.addr(), "/messages", &message("one")).status, 201);
-    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_flash-replog"))
-        .args(["--port", "0", "--quiet", "--role", "primary", "--data-dir"])
-        .arg(tmp.path().join("m").join("data"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = flash_conformance::wait::until("the second node to give up", LIMIT, || second.try_wait().unwrap());
-    let output = second.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!status.success() && output.stdout.is_empty(), "it must not listen: {stderr}");
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_flash-replog"));
+    second.args(["--port", "0", "--quiet", "--role", "primary", "--data-dir"]).arg(tmp.path().join("m").join("data"));
+    let (status, stdout, stderr) = flash_conformance::child::run_to_exit(&mut second, LIMIT);
+    assert!(!status.success() && stdout.is_empty(), "it must not listen: {stderr}");
     let holder = first.server.pid().to_string();
     assert!(stderr.contains("in use by another process") && stderr.contains(&holder), "{stderr}");
     assert_eq!(post(first.addr(), "/messages", &message("two")).status, 201);

@@ -9,7 +9,9 @@
 //! - [`wait`]: poll for a condition with a deadline, the one way a Flash test waits.
 //! - [`browser`]: load a page in headless Chromium and read back the DOM its scripts left.
 //! - [`script`]: write an executable script that another thread's fork cannot make "busy".
+//! - [`child`]: a child process killed and reaped when the test ends, however it ends.
 
 pub mod browser;
+pub mod child;
 pub mod script;
 pub mod wait;
