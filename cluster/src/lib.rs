@@ -103,8 +103,6 @@ impl ClusterApp {
             Ok(admin) => admin,
             Err(e) => {
                 supervisor.stop();
-                // The supervisor tells the loop to stop as it ends; if it died instead, this does.
-                proxy.send(Msg::Stop);
                 let _ = proxy_thread.join();
                 return Err(e);
             }
@@ -171,7 +169,6 @@ impl App for ClusterApp {
     fn shutdown(&self) {
         let Some(parts) = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
         parts.supervisor.stop();
-        self.proxy.send(Msg::Stop); // As in `launch`: a dead supervisor must not hang the exit.
         let _ = parts.proxy.join();
         if let Some((shutdown, thread)) = parts.admin {
             shutdown.trigger();

@@ -88,6 +88,9 @@ pub struct Supervisor {
     events: mpsc::Sender<Event>,
     /// The supervisor's thread.
     thread: JoinHandle<()>,
+    /// The proxy loop, told to stop by the thread as it ends, or by [`Supervisor::stop`] if the
+    /// thread died first (a panic must not leave the loop, and the cluster's exit, hanging).
+    proxy: Proxy,
 }
 
 impl Supervisor {
@@ -99,13 +102,13 @@ impl Supervisor {
         proxy: Proxy,
         (events, inbox): (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     ) -> io::Result<Supervisor> {
-        let mut state = State::new(flags, queue_limit, proxy, events.clone());
+        let mut state = State::new(flags, queue_limit, proxy.clone(), events.clone());
         let thread = std::thread::Builder::new().name("flash-cluster-supervisor".into()).spawn(move || {
             // Copies are forked from this thread, and PDEATHSIG fires when the thread that forked
             // a child ends, not only the process: so this thread must live as long as the copies.
             state.run(inbox);
         })?;
-        Ok(Supervisor { events, thread })
+        Ok(Supervisor { events, thread, proxy })
     }
 
     /// A sender of events, for the proxy's notices and the admin interface.
@@ -113,10 +116,12 @@ impl Supervisor {
         self.events.clone()
     }
 
-    /// Stops every copy (SIGTERM to its group, SIGKILL after `--stop-timeout`) and waits.
+    /// Stops every copy (SIGTERM to its group, SIGKILL after `--stop-timeout`) and waits, then
+    /// makes sure the proxy loop is told to stop too.
     pub fn stop(self) {
         let _ = self.events.send(Event::Stop);
         let _ = self.thread.join();
+        self.proxy.send(Msg::Stop);
     }
 }
 

@@ -37,10 +37,8 @@ use crate::link::{parse_url, Delivered, Health, Link, NodeUrl, Status};
 use crate::store::{self, Message};
 use crate::timer::Timer;
 use crate::wal::Wal;
-use crate::{
-    error, error_with, fits_a_delivery, json_object, kind, not_allowed, now_ms, send_all, too_long_to_deliver,
-};
-use crate::{wind_down, Flags, Me, ENVELOPE};
+use crate::{error, error_with, fits_a_delivery, json_object, kind, not_allowed, now_ms, send_all};
+use crate::{too_long_to_deliver, wind_down, Flags, Me, ENVELOPE};
 
 /// The most messages in one delivery.
 const MAX_BATCH: u64 = 4096;

@@ -132,7 +132,7 @@ impl Wal {
 
     /// [`Wal::open`] with a chosen segment size (tests use small ones to cross segments).
     pub fn open_with(dir: &Path, fsync: Fsync, segment_bytes: u64) -> io::Result<Recovered> {
-        fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        fs::create_dir_all(dir).map_err(naming(dir))?;
         let lock = lock(dir)?;
         let (records, cut, segments) = recover(dir)?;
         let count = records.len() as u64;
@@ -259,16 +259,11 @@ impl Writer {
     ) -> io::Result<Writer> {
         let (file, size) = match segments.last() {
             Some((_, path)) => {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                let file = OpenOptions::new().append(true).open(path).map_err(naming(path))?;
                 let size = file.metadata()?.len();
                 (file, size)
             }
-            None => {
-                (create_segment(dir, 1).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?, 0)
-            }
+            None => (create_segment(dir, 1).map_err(naming(dir))?, 0),
         };
         Ok(Writer { dir: dir.to_path_buf(), file, size, count, segment_bytes, fsync })
     }
@@ -353,6 +348,12 @@ fn fatal(dir: &Path, e: &io::Error) -> ! {
         dir.display()
     );
     std::process::exit(74)
+}
+
+/// Puts the path an error is about in front of it: "No such file or directory" alone does not
+/// say which.
+fn naming(path: &Path) -> impl Fn(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 /// Takes `dir/LOCK` for this process (an exclusive `flock`, which the kernel drops when the
