@@ -107,6 +107,23 @@ pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
     T::from_arg_matches(&command.get_matches_from(["flash-test"])).expect("every flag has a default")
 }
 
+/// Reads an environment variable that is set but empty as unset, for every env-backed flag of
+/// `command` at once: `FLASH_ACCESS_LOG=` (what a shell leaves after `FLASH_ACCESS_LOG=$UNSET`,
+/// or a blank line in a compose file) then means the default, as `http_proxy=` means no proxy to
+/// curl, instead of failing as `--access-log` given without its value.
+///
+/// clap 4 has no setting for this: `Arg::env` takes the variable's value as it finds it, empty
+/// or not, when the command is built. So the flags whose variable is empty right now are
+/// unlinked from it here, before parsing; `--help` then omits their `[env: ...]` note, which is
+/// the only trace. Applications' flags (`--token` from `API_KEY`, ...) are included: an empty
+/// `API_KEY=` is no token, the same as none.
+pub fn empty_env_is_unset(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| match arg.get_env() {
+        Some(name) if std::env::var_os(name).is_some_and(|value| value.is_empty()) => arg.env(None),
+        _ => arg,
+    })
+}
+
 /// The number of cores this process may run on.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

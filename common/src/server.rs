@@ -18,7 +18,7 @@ use clap::{Args, CommandFactory, FromArgMatches};
 use socket2::{Domain, Socket, Type};
 
 use crate::app::App;
-use crate::config::Config;
+use crate::config::{empty_env_is_unset, Config};
 use crate::shutdown::Shutdown;
 use crate::site::Site;
 use crate::status::Status;
@@ -42,9 +42,10 @@ pub struct Setup<'a, F> {
 #[derive(Args, Clone, Debug, Default)]
 pub struct NoFlags {}
 
-/// The server's command line with an application's flags added: `--help` lists both.
+/// The server's command line with an application's flags added: `--help` lists both. An empty
+/// environment variable counts as unset for all of them ([`crate::config::empty_env_is_unset`]).
 pub fn command<F: Args>(name: &'static str, about: &'static str) -> clap::Command {
-    F::augment_args(Config::command()).name(name).bin_name(name).about(about)
+    empty_env_is_unset(F::augment_args(Config::command())).name(name).bin_name(name).about(about)
 }
 
 /// Runs a server binary: the whole of every `main`. `name` and `about` are the binary crate's
