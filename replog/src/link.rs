@@ -9,9 +9,14 @@
 //! a row doubles the pause before the next try, from 20 ms up to one heartbeat, so a dead node
 //! gets one request per heartbeat and not a storm, and a node that comes back is noticed within
 //! one heartbeat.
+//!
+//! A call waits at most `--node-timeout` for a silent node, and only once: a stale kept-alive
+//! connection is retried on a new one, a timeout is not. A stopping node does not wait even that
+//! long: its [`Cut`] shuts the connection in use down, and the blocked call returns at once.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use flash_common::client::{Client, ClientResponse};
@@ -189,6 +194,55 @@ impl Delivered {
     }
 }
 
+/// Ends a [`Link`]'s calls from another thread, for a node that is stopping: the call in flight
+/// returns at once (its connection is shut down) and no new one starts. Without it, a delivery
+/// thread blocked on a silent node (SIGSTOP, a partition) holds the shutdown for a whole
+/// `--node-timeout` after the node has nothing left to wait for.
+#[derive(Clone, Default)]
+pub struct Cut(Arc<Mutex<CutState>>);
+
+/// What a [`Cut`] shares with its link.
+#[derive(Default)]
+struct CutState {
+    /// Cut: every call from now on fails at once.
+    done: bool,
+    /// A second handle on the link's open connection, to shut it down from the cutting thread.
+    stream: Option<TcpStream>,
+}
+
+impl Cut {
+    /// Ends the call in flight, if any, and every later one.
+    pub fn now(&self) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.done = true;
+        if let Some(stream) = state.stream.take() {
+            // A blocked read or write on the other handle returns at once: shutdown acts on the
+            // connection, not on one descriptor, as closing ours would.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Keeps a handle on the link's new connection; fails (closing it) if the cut came first.
+    fn watch(&self, stream: TcpStream) -> io::Result<()> {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.done {
+            let _ = stream.shutdown(Shutdown::Both);
+            return Err(stopping());
+        }
+        state.stream = Some(stream);
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).done
+    }
+}
+
+/// The error of a call made after its link was cut.
+fn stopping() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "this node is stopping")
+}
+
 /// A kept-alive connection to one node, reopened as needed.
 pub struct Link {
     /// Where the node is.
@@ -199,29 +253,46 @@ pub struct Link {
     timeout: Duration,
     /// The open connection, if any.
     client: Option<Client>,
+    /// How another thread ends this link's calls (a default one nobody else holds, unless the
+    /// owner passed its own with [`Link::cut_by`]).
+    cut: Cut,
 }
 
 impl Link {
     /// A link to `node`; nothing is connected until the first call.
     pub fn new(node: NodeUrl, token: Option<String>, timeout: Duration) -> Link {
-        Link { node, token, timeout, client: None }
+        Link { node, token, timeout, client: None, cut: Cut::default() }
+    }
+
+    /// The same link, its calls ended by `cut`.
+    pub fn cut_by(self, cut: Cut) -> Link {
+        Link { cut, ..self }
     }
 
     /// `POST path` with a JSON body. A kept-alive connection that the node closed meanwhile (it
     /// restarted, or timed us out) fails the first try; the call is then made once more on a
     /// new connection. Every call made this way is idempotent (deliveries are deduplicated by id,
     /// registration by URL), so sending twice is safe.
+    ///
+    /// A timeout is not retried: the node took the connection and did not answer within
+    /// `--node-timeout`, which says nothing stale about the connection, and a new one would wait
+    /// as long again (a primary stopping with its secondaries SIGSTOPped waited two timeouts).
     pub fn post(&mut self, path: &str, body: &[u8]) -> io::Result<ClientResponse> {
         let reused = self.client.is_some();
         match self.try_post(path, body) {
-            Err(_) if reused => self.try_post(path, body),
+            Err(e) if reused && !timed_out(&e) => self.try_post(path, body),
             other => other,
         }
     }
 
     fn try_post(&mut self, path: &str, body: &[u8]) -> io::Result<ClientResponse> {
         if self.client.is_none() {
-            self.client = Some(Client::connect(self.node.addr, self.timeout)?);
+            if self.cut.is_done() {
+                return Err(stopping());
+            }
+            let mut client = Client::connect(self.node.addr, self.timeout)?;
+            self.cut.watch(client.stream().try_clone()?)?;
+            self.client = Some(client);
         }
         let client = self.client.as_mut().ok_or_else(|| io::Error::other("no connection"))?;
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
@@ -237,6 +308,12 @@ impl Link {
         }
         result
     }
+}
+
+/// Whether a call failed because the node was silent for the whole timeout (a read or write
+/// timeout is `WouldBlock` on Unix, a connect timeout `TimedOut`).
+fn timed_out(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use flash_common::date::utc_millis;
 use flash_common::{deferred, Reply, Request, Responder, Response};
 use serde_json::{json, Value};
 
-use crate::link::{parse_url, Delivered, Health, Link, NodeUrl, Status};
+use crate::link::{parse_url, Cut, Delivered, Health, Link, NodeUrl, Status};
 use crate::store::{self, Message};
 use crate::timer::Timer;
 use crate::wal::Wal;
@@ -42,7 +42,8 @@ use crate::{too_long_to_deliver, wind_down, Flags, Me, ENVELOPE};
 
 /// The most messages in one delivery.
 const MAX_BATCH: u64 = 4096;
-/// How long a stopping primary waits for writes short of their acknowledgements.
+/// The longest a stopping primary waits for writes short of their acknowledgements (less when
+/// `--node-timeout` is shorter, or when no healthy secondary is left to give them).
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The primary node.
@@ -95,6 +96,8 @@ struct Secondary {
     known: bool,
     /// Its health and backoff.
     health: Health,
+    /// Ends its delivery thread's call in flight when the primary stops.
+    cut: Cut,
 }
 
 /// A write waiting for acknowledgements.
@@ -409,8 +412,11 @@ impl Primary {
     /// a heartbeat (an empty batch) when there is nothing to send.
     fn deliver(&self, index: usize) {
         let hb = self.me.heartbeat;
-        let node = self.lock().secondaries[index].node.clone();
-        let mut link = Link::new(node, self.me.token.clone(), self.me.node_timeout);
+        let (node, cut) = {
+            let s = self.lock();
+            (s.secondaries[index].node.clone(), s.secondaries[index].cut.clone())
+        };
+        let mut link = Link::new(node, self.me.token.clone(), self.me.node_timeout).cut_by(cut);
         loop {
             let body = {
                 let mut s = self.lock();
@@ -471,11 +477,16 @@ impl Primary {
     /// SIGINT/SIGTERM: refuse new writes; give the waiting ones a moment to get their
     /// acknowledgements, then answer the rest with what they have (their messages are stored
     /// here and go on replicating when the primary comes back).
+    ///
+    /// The moment is at most [`STOP_GRACE`] and at most `--node-timeout` (a delivery in flight
+    /// has its answer or its failure by then), and it ends as soon as no waiting write could
+    /// still be settled by the secondaries that are healthy: one whose secondaries are silent
+    /// is answered now, not when the grace is up.
     pub fn begin_stop(&self) {
-        let deadline = Instant::now() + STOP_GRACE;
+        let deadline = Instant::now() + STOP_GRACE.min(self.me.node_timeout);
         let mut s = self.lock();
         s.stopping = true;
-        while !s.waiters.is_empty() && Instant::now() < deadline {
+        while self.could_settle(&s) && Instant::now() < deadline {
             s = self.wake.wait_timeout(s, Duration::from_millis(20)).unwrap_or_else(PoisonError::into_inner).0;
         }
         let left: Vec<Waiter> = std::mem::take(&mut s.waiters);
@@ -496,11 +507,28 @@ impl Primary {
         send_all(answers);
     }
 
+    /// Whether some waiting write could still get its `w` from the secondaries that are healthy
+    /// now (a silent one turns suspected after two heartbeats).
+    fn could_settle(&self, s: &State) -> bool {
+        let hb = self.me.heartbeat;
+        s.waiters.iter().any(|w| {
+            let coming = s.secondaries.iter().filter(|x| x.acked < w.id && x.health.status(hb) == Status::Healthy);
+            acks(s, w.id) + coming.count() >= w.w
+        })
+    }
+
     /// The server has drained: stop delivering, answer any write still waiting, and make the
-    /// log durable.
+    /// log durable. Every waiter is answered by now, so the deliveries in flight have nobody
+    /// left to serve: they are cut rather than waited for (up to `--node-timeout` each, for a
+    /// silent secondary), and what they carried is sent again when the primary is back.
     pub fn stop(&self) {
         self.begin_stop();
-        self.lock().closed = true;
+        let mut s = self.lock();
+        s.closed = true;
+        for secondary in &s.secondaries {
+            secondary.cut.now();
+        }
+        drop(s);
         self.wake.notify_all();
         wind_down(&self.threads, &self.timer, &self.wal);
     }
@@ -509,7 +537,7 @@ impl Primary {
 impl Secondary {
     fn new(node: NodeUrl) -> Secondary {
         let id = node.url.trim_start_matches("http://").to_string();
-        Secondary { node, id, acked: 0, cursor: 1, known: false, health: Health::default() }
+        Secondary { node, id, acked: 0, cursor: 1, known: false, health: Health::default(), cut: Cut::default() }
     }
 }
 

@@ -1,14 +1,15 @@
 //! The primary/secondary log end to end, with real processes: the UCU task's self-check (write
 //! concern, a secondary that starts late), the quorum that makes a primary read-only, catch-up
-//! after a restart, and shutdown.
+//! after a restart, and shutdown (with every secondary unreachable too).
 
 mod common;
 
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{get_json, json, message, messages, post, reserve_port, status_of, Node};
 use flash_conformance::wait::until_true;
+use nix::sys::signal::Signal;
 
 /// Long enough for a loaded 2-core machine; a passing run takes a fraction of it.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -249,4 +250,53 @@ fn restarts_lose_nothing_and_resume() {
     assert!(m.server.terminate().success(), "SIGTERM exits 0");
     let mut s1 = s1;
     assert!(s1.server.terminate().success());
+}
+
+/// SIGTERM while both secondaries are unreachable (SIGSTOP: their kernels take connections and
+/// requests, nobody answers) and a w=3 write waits for them: the write is answered with an error
+/// that says it is stored, and the primary exits well within one `--node-timeout`, instead of
+/// waiting out each delivery call in flight (twice, when the call was retried on a new
+/// connection). Nothing acknowledged is lost: a restart on the same folder shows both messages.
+#[test]
+fn sigterm_with_unreachable_secondaries_exits_within_a_node_timeout() {
+    const NODE_TIMEOUT: Duration = Duration::from_secs(5);
+    let tmp = tempfile::tempdir().unwrap();
+    let s1 = secondary(&tmp.path().join("s1"), 0, &[]);
+    let s2 = secondary(&tmp.path().join("s2"), 0, &[]);
+    // A heartbeat of 500 ms keeps the stopped secondaries healthy for a second, long enough for
+    // the w=3 write to be accepted rather than refused as read-only.
+    let args: Vec<String> =
+        ["--role", "primary", "--heartbeat-ms", "500", "--node-timeout", "5s", "--secondary", &s1.url(), "--secondary"]
+            .map(String::from)
+            .into_iter()
+            .chain([s2.url()])
+            .collect();
+    let mut m = Node::start(&tmp.path().join("m"), 0, &args);
+    wait_healthy(&m, &s1);
+    wait_healthy(&m, &s2);
+    let r = post(m.addr(), "/messages?w=3", &message("acknowledged"));
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    s1.server.signal(Signal::SIGSTOP);
+    s2.server.signal(Signal::SIGSTOP);
+    let (tx, rx) = mpsc::channel();
+    let addr = m.addr();
+    let writer = std::thread::spawn(move || {
+        let r = post(addr, "/messages?w=3", &message("in flight"));
+        tx.send((r.status, r.text())).unwrap();
+    });
+    until_true("the w=3 write waits on the primary", LIMIT, || get_json(m.addr(), "/health")["waiting_writes"] == 1);
+
+    let asked = Instant::now();
+    let status = m.server.terminate();
+    let took = asked.elapsed();
+    assert!(status.success(), "SIGTERM exits 0: {status}");
+    assert!(took < NODE_TIMEOUT, "the primary took {took:?} to stop, --node-timeout is {NODE_TIMEOUT:?}");
+    let (code, body) = rx.recv_timeout(LIMIT).expect("the waiting write is answered");
+    writer.join().unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("stored") && body.contains("\"message_id\":2"), "{body}");
+
+    let m = m.kill_and_restart();
+    assert_eq!(messages(m.addr()), vec![(1, "acknowledged".to_string()), (2, "in flight".to_string())]);
 }
