@@ -299,8 +299,11 @@ fn load_main(args: &LoadArgs, interrupt: &Interrupt) -> Result<(), String> {
         std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
     }
     // The report above says what went wrong (connect errors, timeouts); the exit code tells a
-    // script that nothing was measured, as curl's does when it cannot connect. A run stopped by
-    // Ctrl-C before any answer keeps its own code (130).
+    // script that nothing was measured, as curl's does when it cannot connect, or that the load
+    // measured is not the one asked for. A run stopped by Ctrl-C keeps its own code (130).
+    if let Some(message) = crate::fd_limit_message(&result).filter(|_| interrupt.exit_code().is_none()) {
+        return Err(message);
+    }
     if result.requests == 0 && interrupt.exit_code().is_none() {
         return Err("no response was completed, so nothing was measured".into());
     }

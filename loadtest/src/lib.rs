@@ -47,7 +47,11 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool) -> io::Result<LoadResult> {
     let measure_start = start + spec.warmup;
     let deadline = spec.duration.map(|d| measure_start + d);
     let progress: Vec<AtomicU64> = (0..spec.threads).map(|_| AtomicU64::new(0)).collect();
-    let server_cpu_before = std::cell::Cell::new(None);
+    // The server's CPU time, and when it was read: at the start of the window and at its end
+    // (the deadline, or when the workers stopped if that came first).
+    let server_cpu = |now: Instant| spec.server_pid.and_then(procfs::tree_cpu).map(|cpu| (now, cpu));
+    let mut server_cpu_before = None;
+    let mut server_cpu_after = None;
     let bar = progress_bar(spec);
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let parts = std::thread::scope(|scope| {
@@ -79,19 +83,20 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool) -> io::Result<LoadResult> {
             handles.push(handle);
         }
         drop(done_tx);
-        // The main thread only watches: it samples the server's CPU when measuring starts and draws
-        // the progress line, waking on a worker's end or every 100 ms.
+        // The main thread only watches: it samples the server's CPU when measuring starts and at
+        // the deadline, and draws the progress line, waking on a worker's end, at those two
+        // moments, or every 100 ms.
         let mut finished = 0;
         while finished < spec.threads {
             let now = Instant::now();
-            if server_cpu_before.get().is_none() && now >= measure_start {
-                server_cpu_before.set(spec.server_pid.and_then(procfs::tree_cpu));
+            if server_cpu_before.is_none() && now >= measure_start {
+                server_cpu_before = server_cpu(now);
             }
-            let wait = if now < measure_start {
-                (measure_start - now).min(Duration::from_millis(100))
-            } else {
-                Duration::from_millis(100)
-            };
+            if server_cpu_after.is_none() && server_cpu_before.is_some() && deadline.is_some_and(|d| now >= d) {
+                server_cpu_after = server_cpu(now);
+            }
+            let next = if now < measure_start { Some(measure_start) } else { deadline.filter(|d| now < *d) };
+            let wait = next.map_or(Duration::from_millis(100), |t| (t - now).min(Duration::from_millis(100)));
             match done_rx.recv_timeout(wait) {
                 Ok(()) => finished += 1,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -115,14 +120,17 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool) -> io::Result<LoadResult> {
     result.rate = spec.rate;
     result.connections = spec.connections;
     result.pipeline = spec.pipeline;
-    if let (Some(pid), Some(before)) = (spec.server_pid, server_cpu_before.get()) {
-        if let Some(after) = procfs::tree_cpu(pid) {
-            let seconds = after.saturating_sub(before).as_secs_f64();
-            result.cpu.server_cpu_seconds = Some(seconds);
-            result.cpu.server_cores = Some(seconds / result.seconds);
-            result.cpu.server_max_cores =
-                procfs::process_status(pid).map(|s| s.threads.min(s.cpus_allowed.max(1)).max(1) as f64);
-        }
+    let server_cpu_after = server_cpu_after.or_else(|| server_cpu(Instant::now()));
+    if let (Some(pid), Some((t0, before)), Some((t1, after))) = (spec.server_pid, server_cpu_before, server_cpu_after) {
+        let seconds = after.saturating_sub(before).as_secs_f64();
+        let max_cores = procfs::process_status(pid).map(|s| s.threads.min(s.cpus_allowed.max(1)).max(1) as f64);
+        // Divided by the time between the two readings, which is what the CPU time covers (the
+        // window the rates cover can be shorter). `/proc` counts in 10 ms ticks, so a server
+        // busy on every core can read a tick over: a share is at most the cores it could use.
+        let cores = seconds / t1.saturating_duration_since(t0).as_secs_f64().max(1e-9);
+        result.cpu.server_cpu_seconds = Some(seconds);
+        result.cpu.server_cores = Some(max_cores.map_or(cores, |max| cores.min(max)));
+        result.cpu.server_max_cores = max_cores;
     }
     result.warnings = warnings(&result);
     Ok(result)
@@ -134,9 +142,27 @@ fn share(total: u64, parts: usize, index: usize) -> u64 {
     total / parts + u64::from((index as u64) < total % parts)
 }
 
+/// What to say when some connections could not be opened for want of file descriptors: the
+/// load asked for was not applied, and the cause is on this side, in one line that names `-c`
+/// and the limit.
+pub fn fd_limit_message(result: &LoadResult) -> Option<String> {
+    if result.fd_limited_connections == 0 {
+        return None;
+    }
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or("unknown".to_string(), |(soft, _)| report::group(soft));
+    let opened = (result.connections as u64).saturating_sub(result.fd_limited_connections);
+    Some(format!(
+        "only {} of the -c {} connections could be opened: too many open files (EMFILE; the limit, ulimit -n, is {limit}); \
+         raise the limit or lower -c",
+        report::group(opened),
+        result.connections
+    ))
+}
+
 /// The judgements a reader should see: a saturated generator, errors, unfinished requests.
 fn warnings(result: &LoadResult) -> Vec<String> {
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = fd_limit_message(result).into_iter().collect();
     let busiest = result.cpu.generator_threads.iter().copied().fold(0.0, f64::max);
     if busiest >= 0.9 {
         match (result.cpu.server_cores, result.cpu.server_max_cores) {

@@ -1,24 +1,30 @@
 //! What `/proc` says about CPU time, memory and threads, for the load generator and for a server.
 //!
 //! A load generator that is itself at 100% of a core measures itself, not the server. wrk cannot
-//! tell; we read our own worker threads' CPU time (`/proc/thread-self/schedstat`, in nanoseconds)
-//! and the server's (`/proc/PID/stat`, which also counts reaped children so that a forking CGI server
-//! is charged for its workers), and say so when we are the bottleneck. Everything here degrades to
-//! `None` when `/proc` is missing rather than failing a measurement.
+//! tell; we read our own worker threads' CPU time (`getrusage(RUSAGE_THREAD)`) and the server's
+//! (`/proc/PID/stat`, which also counts reaped children so that a forking CGI server is charged
+//! for its workers), and say so when we are the bottleneck. Everything here degrades to `None`
+//! when `/proc` is missing (or, for the server's figures, when this process has no file
+//! descriptor left to read it) rather than failing a measurement.
 
 use std::fs;
 use std::time::Duration;
+
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeVal;
 
 /// Clock ticks per second of `/proc/PID/stat`. Linux has reported times in units of `USER_HZ` = 100
 /// on every architecture for decades; reading `sysconf(_SC_CLK_TCK)` would need a libc binding for a
 /// constant.
 const CLOCK_TICKS_PER_SECOND: u64 = 100;
 
-/// The CPU time the calling thread has used so far.
+/// The CPU time (user + system) the calling thread has used so far. A system call rather than
+/// `/proc/thread-self/schedstat`, which needs a file descriptor: a run with more connections
+/// than `ulimit -n` has none left at its end, and its report then said 0%.
 pub fn thread_cpu() -> Option<Duration> {
-    let text = fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(nanos))
+    let usage = getrusage(UsageWho::RUSAGE_THREAD).ok()?;
+    let time = |t: TimeVal| Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64);
+    Some(time(usage.user_time()) + time(usage.system_time()))
 }
 
 /// The CPU time (user + system, including reaped children) a process has used so far.

@@ -100,6 +100,8 @@ pub struct ThreadStats {
     pub bytes: u64,
     /// Connections established (during the whole run, warm-up included).
     pub connects: u64,
+    /// Connections given up because the process had no file descriptor left (EMFILE).
+    pub fd_limited: u64,
     /// Requests (warm-up ones included) sent but unanswered when the run stopped.
     pub in_flight_at_deadline: u64,
     /// How long the oldest of those had been waiting.
@@ -107,9 +109,10 @@ pub struct ThreadStats {
     /// Open loop only: requests that were due before the deadline but never sent because their
     /// connection was still waiting for earlier answers.
     pub unsent_at_deadline: u64,
-    /// CPU time this thread used during the measured window, if `/proc` told.
+    /// CPU time this thread used from the start of the measured window until it stopped.
     pub cpu: Option<Duration>,
-    /// When this worker stopped.
+    /// When this worker stopped (a little after the deadline, when it was busy then), which is
+    /// also when `cpu` was read.
     pub ended: Instant,
     /// Whether it stopped early because a stop was asked for (Ctrl-C), before its deadline or count.
     pub interrupted: bool,
@@ -127,6 +130,7 @@ impl ThreadStats {
             sent: 0,
             bytes: 0,
             connects: 0,
+            fd_limited: 0,
             in_flight_at_deadline: 0,
             oldest_in_flight: Duration::ZERO,
             unsent_at_deadline: 0,
@@ -312,6 +316,10 @@ pub struct LoadResult {
     pub unsent_at_deadline: u64,
     /// Connections established, warm-up included.
     pub connections_opened: u64,
+    /// Connections never opened (or not reopened) because this process had no file descriptor
+    /// left for them (EMFILE, `ulimit -n`): the run applied that many fewer than `connections`.
+    #[serde(default)]
+    pub fd_limited_connections: u64,
     /// Requests/s and p99 for each second of the window.
     pub timeline: Vec<SecondPoint>,
     /// CPU use of the generator and the server.
@@ -334,6 +342,7 @@ pub fn merge(
     let mut status: BTreeMap<u16, u64> = BTreeMap::new();
     let mut errors = Errors::default();
     let (mut requests, mut sent, mut bytes, mut opened, mut in_flight, mut unsent) = (0, 0, 0, 0, 0, 0);
+    let mut fd_limited = 0;
     let mut ended = measure_start;
     let mut oldest = Duration::ZERO;
     let mut cpu = Vec::new();
@@ -358,15 +367,20 @@ pub fn merge(
         sent += part.sent;
         bytes += part.bytes;
         opened += part.connects;
+        fd_limited += part.fd_limited;
         in_flight += part.in_flight_at_deadline;
         unsent += part.unsent_at_deadline;
         oldest = oldest.max(part.oldest_in_flight);
         ended = ended.max(part.ended);
-        cpu.push(part.cpu);
+        // A thread's CPU time was read when it stopped, so it is divided by the time from the
+        // window's start to then, not by the window: a thread busy past its deadline would
+        // otherwise read as more than one core. The kernel brings a running thread's time up to
+        // date at its ticks, so a busy thread can read a tick over; a share is at most 1.
+        let measured = part.ended.saturating_duration_since(measure_start).as_secs_f64().max(1e-9);
+        cpu.push(part.cpu.map_or(0.0, |c| (c.as_secs_f64() / measured).min(1.0)));
     }
     let end = window_end.map_or(ended, |w| w.min(ended).max(measure_start));
     let window = end.saturating_duration_since(measure_start).as_secs_f64().max(1e-9);
-    let generator_threads = cpu.iter().map(|c| c.map_or(0.0, |c| c.as_secs_f64() / window)).collect();
     let timeline = seconds
         .iter()
         .enumerate()
@@ -396,10 +410,30 @@ pub fn merge(
         oldest_in_flight_us: oldest.as_secs_f64() * 1e6,
         unsent_at_deadline: unsent,
         connections_opened: opened,
+        fd_limited_connections: fd_limited,
         timeline,
-        cpu: CpuUse { generator_threads, ..CpuUse::default() },
+        cpu: CpuUse { generator_threads: cpu, ..CpuUse::default() },
         warnings: Vec::new(),
         interrupted,
     };
     (result, histogram)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker that stopped a second past the window (it was opening connections when the
+    /// deadline passed) and was busy all along used one core, not two: its CPU time is divided
+    /// by the time it was measured over, not by the window the rates cover.
+    #[test]
+    fn a_thread_busy_past_the_window_is_at_most_one_core() {
+        let measure_start = Instant::now();
+        let mut part = ThreadStats::new(measure_start);
+        part.cpu = Some(Duration::from_secs(2));
+        part.ended = measure_start + Duration::from_secs(2);
+        let (result, _) = merge(vec![part], measure_start, Some(measure_start + Duration::from_secs(1)));
+        assert_eq!(result.seconds, 1.0, "rates cover the window");
+        assert_eq!(result.cpu.generator_threads, vec![1.0]);
+    }
 }

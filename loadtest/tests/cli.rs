@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Behaviour, TestServer};
 use flash_testkit::child::run_to_exit;
@@ -61,4 +61,36 @@ fn a_run_that_completes_nothing_exits_non_zero() {
     let (code, stderr) = exit_of(&url, &["-c", "1", "-d", "300ms"].map(std::ffi::OsStr::new));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("nothing was measured"), "{stderr}");
+}
+
+/// More connections than the process may open files (`-c 200` under `ulimit -n 64`, set by `sh`
+/// for this run only): the run ends at its deadline, reports the connections it really opened
+/// and a CPU share it can measure, and says in one line what went wrong, naming `-c` and the
+/// limit, with exit code 1: the load asked for was not applied. It used to retry every missing
+/// connection every 10 ms, counting each failure as a connect error, and report 0% CPU.
+#[test]
+fn more_connections_than_file_descriptors_is_named() {
+    let server = TestServer::start(Behaviour::Answer);
+    let mut cmd = Command::new("sh");
+    let url = server.url();
+    let load = [env!("CARGO_BIN_EXE_flash-load"), &url, "-c", "200", "-d", "500ms"];
+    cmd.args(["-c", "ulimit -n 64 && exec \"$@\"", "sh"]).args(load);
+    let began = Instant::now();
+    let (status, stdout, stderr) = run_to_exit(&mut cmd, Duration::from_secs(30));
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(5), "a 500 ms run took {took:?}");
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    let named: Vec<&str> = stderr.lines().filter(|l| l.contains("too many open files")).collect();
+    assert_eq!(named.len(), 1, "one line names the cause: {stderr}");
+    assert!(named[0].contains("-c 200") && named[0].contains("ulimit -n") && named[0].contains("64"), "{stderr}");
+    let number_before = |marker: &str| -> u64 {
+        let head = &stdout[..stdout.find(marker).unwrap_or_else(|| panic!("no {marker:?} in {stdout}"))];
+        head.rsplit(' ').next().unwrap().replace(',', "").parse().unwrap()
+    };
+    let opened = number_before(" connections opened");
+    assert!((1..64).contains(&opened), "{opened} connections opened under a limit of 64: {stdout}");
+    let cpu_line = stdout.lines().find(|l| l.contains("load generator threads")).unwrap();
+    let busy: f64 = cpu_line.split("threads ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    assert!(busy > 0.0 && busy <= 100.0, "one thread was {busy}% busy: {stdout}");
+    assert!(server.requests.load(Ordering::SeqCst) > 0, "the connections that opened were used");
 }
