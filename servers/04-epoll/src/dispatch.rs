@@ -9,6 +9,10 @@
 //! pool there.
 
 use flash_common::{Reply, Request};
+use mio::Token;
+
+use crate::away::Back;
+use crate::Client;
 
 /// Answers requests for the event loop.
 pub trait Dispatch {
@@ -19,6 +23,19 @@ pub trait Dispatch {
     /// [`call`](Dispatch::call), and the loop is watching for their answers. Nothing to do where
     /// requests are answered on the spot.
     fn end_of_batch(&mut self) {}
+
+    /// Whether this dispatch drives whole clients on other threads (05's) rather than letting
+    /// the loop drive them and answer through [`call`](Dispatch::call).
+    fn takes_clients(&self) -> bool {
+        false
+    }
+
+    /// Takes a ready client (when [`takes_clients`](Dispatch::takes_clients)) to drive elsewhere,
+    /// as [`Client::drive`] does; it must come back through `back`.
+    fn take(&mut self, token: Token, client: Client, back: &Back) {
+        let _ = (token, client, back);
+        unreachable!("only a dispatch that takes clients is handed one");
+    }
 }
 
 impl<F: FnMut(&Request<'_>) -> Reply> Dispatch for F {

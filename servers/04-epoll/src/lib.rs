@@ -27,12 +27,15 @@ use std::time::{Duration, Instant};
 
 use flash_common::server::accept_failed;
 use flash_common::{Conn, Pending, Request, Shutdown, Site};
+use mio::event::Event;
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+pub mod away;
 pub mod dispatch;
 pub mod later;
+use away::Away;
 use later::Later;
 
 /// The listening socket's token.
@@ -50,7 +53,7 @@ pub fn serve(listener: TcpListener, site: Site, shutdown: Shutdown) -> io::Resul
 }
 
 /// One client: its socket, its HTTP state, and what epoll last told us about it.
-struct Client {
+pub struct Client {
     /// The non-blocking socket.
     stream: TcpStream,
     /// The sans-I/O HTTP state.
@@ -84,7 +87,8 @@ where
     }
     poll.registry().register(&mut SourceFd(&shutdown.fd().as_raw_fd()), SHUTDOWN, Interest::READABLE)?;
     let later = Later::new(&poll)?;
-    // Tokens are never reused, so an answer that comes later can never reach the wrong client.
+    let mut away = Away::new(&later); // Clients 05's pool is driving; always empty for 04 and 07.
+                                      // Tokens are never reused, so an answer that comes later can never reach the wrong client.
     let mut clients: HashMap<Token, Client> = HashMap::new();
     let mut next_token = 0;
     let mut next_sweep = Instant::now() + SWEEP;
@@ -137,63 +141,89 @@ where
                     if let Some(mut l) = listener.take() {
                         poll.registry().deregister(&mut l)?;
                     }
-                    clients.retain(|&token, c| {
-                        c.conn.shutdown();
-                        !c.drive(&mut dispatch, |p| later.watch(p, token))
-                    });
+                    away.stop();
+                    let all: Vec<Token> = clients.keys().copied().collect();
+                    for token in all {
+                        drive(&mut clients, &mut away, token, &mut dispatch, &later, |c| c.conn.shutdown());
+                    }
                 }
                 WAKER => {
-                    for (token, answers) in later.take() {
-                        if let Some(c) = clients.get_mut(&token) {
-                            c.conn.complete_all(answers);
+                    let answers = later.take(); // First: it re-arms the wake-up for what follows.
+                    for (token, c, news) in away.back(&later) {
+                        clients.insert(token, c);
+                        if news {
+                            drive(&mut clients, &mut away, token, &mut dispatch, &later, |_| {});
                         }
-                        drive(&mut clients, token, &mut dispatch, &later);
+                    }
+                    for (token, answers) in answers {
+                        if let Some(answers) = away.missed_answers(token, answers) {
+                            drive(&mut clients, &mut away, token, &mut dispatch, &later, |c| {
+                                c.conn.complete_all(answers)
+                            });
+                        }
                     }
                 }
                 token => {
-                    if let Some(c) = clients.get_mut(&token) {
-                        c.closed |= event.is_read_closed();
-                        c.readable |= event.is_readable() || c.closed || event.is_error();
-                        c.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
+                    if !away.missed_event(token, event) {
+                        drive(&mut clients, &mut away, token, &mut dispatch, &later, |c| c.note(event));
                     }
-                    drive(&mut clients, token, &mut dispatch, &later);
                 }
             }
         }
         let now = Instant::now();
         if now >= next_sweep {
             // One pass a second over all clients, no syscall each: cheap even for 10,000.
-            clients.retain(|&token, c| match c.conn.deadline() {
-                Some(d) if d <= now => {
-                    c.conn.timed_out();
-                    !c.drive(&mut dispatch, |p| later.watch(p, token))
-                }
-                _ => true,
-            });
+            let late: Vec<Token> =
+                clients.iter().filter(|(_, c)| c.conn.deadline().is_some_and(|d| d <= now)).map(|(&t, _)| t).collect();
+            for token in late {
+                drive(&mut clients, &mut away, token, &mut dispatch, &later, |c| c.conn.timed_out());
+            }
             next_sweep = now + SWEEP;
         }
-        dispatch.end_of_batch(); // This round's requests, answers watched, go to 05's pool now.
-        if listener.is_none() && clients.is_empty() {
+        dispatch.end_of_batch(); // This round's ready clients go to 05's pool now.
+        if listener.is_none() && clients.is_empty() && away.is_empty() {
             return Ok(());
         }
     }
 }
 
-/// Makes all the progress client `token` allows, and forgets it once it is done (dropping the
-/// stream closes the socket, which also takes it out of epoll).
-fn drive<D>(clients: &mut HashMap<Token, Client>, token: Token, dispatch: &mut D, later: &Later)
-where
+/// Tells client `token` what happened (`news`), then makes all the progress it allows and
+/// forgets it once it is done (dropping the stream closes the socket, which also takes it out of
+/// epoll). A dispatch that drives clients elsewhere (05's) takes it away instead; it comes back
+/// through `away`.
+fn drive<D, N>(
+    clients: &mut HashMap<Token, Client>,
+    away: &mut Away,
+    token: Token,
+    dispatch: &mut D,
+    later: &Later,
+    news: N,
+) where
     D: dispatch::Dispatch,
+    N: FnOnce(&mut Client),
 {
-    if clients.get_mut(&token).is_some_and(|c| c.drive(dispatch, |p| later.watch(p, token))) {
+    let Some(c) = clients.get_mut(&token) else { return };
+    news(c);
+    if dispatch.takes_clients() {
+        if let Some(c) = clients.remove(&token) {
+            dispatch.take(token, c, away.leave(token));
+        }
+    } else if c.drive(dispatch, |p| later.watch(p, token)) {
         clients.remove(&token);
     }
 }
 
 impl Client {
+    /// Records what epoll reported about this client.
+    fn note(&mut self, event: &Event) {
+        self.closed |= event.is_read_closed();
+        self.readable |= event.is_readable() || self.closed || event.is_error();
+        self.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
+    }
+
     /// Reads once, answers every complete request, writes all the answers at once; repeats until
     /// nothing moves. Returns true when the connection is finished.
-    fn drive<D, W>(&mut self, dispatch: &mut D, mut watch: W) -> bool
+    pub fn drive<D, W>(&mut self, dispatch: &mut D, mut watch: W) -> bool
     where
         D: dispatch::Dispatch,
         W: FnMut((u64, Pending)),
