@@ -1,12 +1,13 @@
-//! What the event loop hands each request to, and when it says a batch is over.
+//! What the event loop hands each request (or each ready client) to, and when it says a round
+//! is over.
 //!
 //! 04 answers on the loop's own thread, so a closure (`|req| site.call(req)`) is all it needs,
-//! and every closure is a [`Dispatch`]. Server 05 hands requests to a thread pool, where the
-//! cost is the hand-off, not the request: each hand-off is a wake-up of a pool thread and, on a
-//! busy core, two context switches, so it wants to send many requests per trip. So the loop
-//! also says when a round of events is over and everything it brought in has been dispatched
-//! ([`Dispatch::end_of_batch`]), and 05 implements the trait with a batch that it sends to the
-//! pool there.
+//! and every closure is a [`Dispatch`]. Server 05 drives its clients on a thread pool: the loop
+//! hands it each ready client whole ([`Dispatch::take`]), socket and `Conn`, and a pool thread
+//! reads, answers and writes as the loop would. Each hand-off wakes a pool thread and, on a busy
+//! core, costs two context switches, so 05 wants many clients per trip: the loop also says when
+//! a round of events is over ([`Dispatch::end_of_batch`]), and 05 sends the round's clients to
+//! the pool there.
 
 use flash_common::{Reply, Request};
 use mio::Token;

@@ -28,7 +28,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use flash_04_epoll::away::{Back, Returned};
 use flash_04_epoll::dispatch::Dispatch;
-use flash_04_epoll::{run_reactor, Client};
+use flash_04_epoll::run_reactor;
+use flash_04_epoll::Client;
 use flash_common::{Reply, Request, Shutdown, Site};
 use mio::Token;
 use threadpool::ThreadPool;
@@ -73,13 +74,10 @@ impl Dispatch for ToPool {
     }
 
     fn end_of_batch(&mut self) {
-        if self.round.is_empty() {
-            return;
-        }
         // One job per pool thread (or per client, if fewer), all taking clients from the one
         // queue of this round: a slow request holds up its own thread only, while a round of
         // fast ones costs a few wake-ups, not one per client.
-        let Some(back) = &self.back else { return };
+        let Some(back) = self.back.as_ref().filter(|_| !self.round.is_empty()) else { return };
         let jobs = self.round.len().min(self.pool.max_count());
         let queue = Arc::new(Mutex::new(std::mem::take(&mut self.round).into_iter()));
         for _ in 0..jobs {
