@@ -406,8 +406,8 @@ impl Conn {
         self.complete_all([(id, res)]);
     }
 
-    /// [`complete`](Conn::complete) for several answers that came back together (a batch from
-    /// 05's pool): the same, but the clock is read once for their `Date`, not once each.
+    /// [`complete`](Conn::complete) for several answers that came back together (a burst of
+    /// deferred answers): the same, but the clock is read once for their `Date`, not once each.
     pub fn complete_all(&mut self, answers: impl IntoIterator<Item = (u64, Response)>) {
         let mut any = false;
         for (id, res) in answers {

@@ -60,7 +60,7 @@ pub use app::App;
 pub use config::Config;
 pub use conn::Conn;
 pub use reply::{deferred, Pending, Reply, Responder};
-pub use request::{OwnedRequest, Request};
+pub use request::Request;
 pub use response::{Body, Response};
 pub use shutdown::Shutdown;
 pub use site::Site;

@@ -1,8 +1,8 @@
 //! What a handler sees of a request: a borrowed view over the connection's buffer.
 //!
 //! A [`Request`] copies nothing: its method, target, fields and body are slices of the bytes the
-//! server read. That is the fast path every server takes. A server that hands requests to another
-//! thread (05) needs them to outlive the buffer, and pays for that with [`Request::to_owned`].
+//! server read. That is the fast path every server takes; even 05, whose pool runs the handlers,
+//! hands the pool the whole connection (buffer included) rather than copying its requests out.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -113,33 +113,6 @@ impl<'a> Request<'a> {
     /// The client's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
-    }
-
-    /// Copies the request so it can outlive the connection's buffer (one allocation).
-    pub fn to_owned(&self) -> OwnedRequest {
-        let head_bytes = &self.buf[..self.head.len];
-        let mut bytes = Vec::with_capacity(head_bytes.len() + self.body.len());
-        bytes.extend_from_slice(head_bytes);
-        bytes.extend_from_slice(self.body);
-        OwnedRequest { bytes, head: self.head.clone(), peer: self.peer }
-    }
-}
-
-/// A request that owns its bytes, for handing to another thread.
-#[derive(Clone, Debug)]
-pub struct OwnedRequest {
-    /// The head's bytes followed by the decoded body.
-    bytes: Vec<u8>,
-    /// The parsed head; its spans point into `bytes`.
-    head: Head,
-    /// The client's address.
-    peer: SocketAddr,
-}
-
-impl OwnedRequest {
-    /// A borrowed view, the same type every handler takes.
-    pub fn as_request(&self) -> Request<'_> {
-        Request::new(&self.bytes, &self.head, &self.bytes[self.head.len..], self.peer)
     }
 }
 

@@ -58,7 +58,7 @@ impl Site {
         self.inner.app.call(req)
     }
 
-    /// The application itself (a server that runs it elsewhere, such as 05's pool, clones it).
+    /// The application itself (to warm it up, or to pass its environment to a CGI program).
     pub fn app(&self) -> &Arc<dyn App> {
         &self.inner.app
     }
